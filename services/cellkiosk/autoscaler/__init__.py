@@ -1,0 +1,1 @@
+"""cellkiosk.autoscaler."""

@@ -1,0 +1,144 @@
+"""Training loop: data in memory, augmented crops, checkpoints every epoch, resumable."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cellkiosk.imaging.normalize import normalize_percentile
+from cellkiosk.training.augment import augment
+from cellkiosk.training.dataset import Sample, load_folder
+from cellkiosk.training.targets import make_targets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (written to ``config.json``)."""
+
+    data_dir: str
+    out_dir: str
+    modalities: list[str] = field(default_factory=lambda: ["fluorescence"])
+    crop_px: int = 128
+    batch_size: int = 16
+    steps_per_epoch: int = 100
+    epochs: int = 50
+    learning_rate: float = 2e-3
+    min_learning_rate: float = 5e-5
+    base_filters: int = 16
+    depth: int = 4
+    seed: int = 0
+    limit_images: int | None = None
+
+
+def prepare(samples: list[Sample]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Normalize each image and compute its targets once."""
+    return [(normalize_percentile(s.image), make_targets(s.labels)) for s in samples]
+
+
+def batches(
+    data: list[tuple[np.ndarray, np.ndarray]], cfg: TrainConfig, rng: np.random.Generator
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless augmented batches; images are drawn in proportion to sqrt(area)."""
+    weights = np.array([math.sqrt(img.shape[0] * img.shape[1]) for img, _ in data])
+    weights /= weights.sum()
+    while True:
+        xs, ys = [], []
+        for i in rng.choice(len(data), size=cfg.batch_size, p=weights):
+            x, y = augment(data[i][0], data[i][1], cfg.crop_px, rng)
+            xs.append(x)
+            ys.append(y)
+        yield np.stack(xs), np.stack(ys)
+
+
+def cosine_lr(cfg: TrainConfig) -> Any:
+    """Epoch -> learning rate, cosine from ``learning_rate`` to ``min_learning_rate``."""
+
+    def schedule(epoch: int, _lr: float = 0.0) -> float:
+        t = min(epoch / max(cfg.epochs - 1, 1), 1.0)
+        return cfg.min_learning_rate + 0.5 * (cfg.learning_rate - cfg.min_learning_rate) * (1 + math.cos(math.pi * t))
+
+    return schedule
+
+
+def plot_log(csv_path: Path, png_path: Path) -> None:
+    """Plot the loss curve of ``training_log.csv`` to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([int(r["epoch"]) for r in rows], [float(r["loss"]) for r in rows], label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (BCE + 5 MSE)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def build_or_resume(cfg: TrainConfig, out: Path) -> tuple[Any, int]:
+    """Load ``last.keras`` and its epoch if present, else build a fresh model."""
+    import keras
+
+    from cellkiosk.training.model import build_unet, heads_loss
+
+    ckpt, state = out / "last.keras", out / "state.json"
+    if ckpt.exists() and state.exists():
+        model = keras.models.load_model(ckpt, custom_objects={"heads_loss": heads_loss}, compile=True)
+        epoch = int(json.loads(state.read_text())["epoch"])
+        log.info("resuming from %s at epoch %d", ckpt, epoch)
+        return model, epoch
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_unet(1, cfg.base_filters, cfg.depth)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=heads_loss, jit_compile=True)
+    return model, 0
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) a nuclear model; returns the path of the last checkpoint."""
+    import keras
+
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    samples = load_folder(cfg.data_dir, split="train", modalities=set(cfg.modalities), limit=cfg.limit_images)
+    log.info("training on %d images", len(samples))
+    model, initial_epoch = build_or_resume(cfg, out)
+    log.info("model has %d parameters", model.count_params())
+    rng = np.random.default_rng(cfg.seed + initial_epoch)
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.model.save(out / "last.keras")
+            (out / "state.json").write_text(json.dumps({"epoch": epoch + 1}))
+            plot_log(out / "training_log.csv", out / "loss.png")
+
+    model.fit(
+        batches(prepare(samples), cfg, rng),
+        steps_per_epoch=cfg.steps_per_epoch,
+        epochs=cfg.epochs,
+        initial_epoch=initial_epoch,
+        verbose=2,
+        callbacks=[
+            keras.callbacks.LearningRateScheduler(cosine_lr(cfg)),
+            keras.callbacks.CSVLogger(str(out / "training_log.csv"), append=True),
+            Checkpoint(),
+        ],
+    )
+    return out / "last.keras"
