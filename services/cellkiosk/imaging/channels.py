@@ -65,7 +65,9 @@ def select_channels(
             )
         bad = [c for c in channels if not 0 <= c < n]
         if bad:
-            raise BadInputError(f"params.channels {bad} out of range: the image has {n} channel(s), numbered 0..{n - 1}")
+            raise BadInputError(
+                f"params.channels {bad} out of range: the image has {n} channel(s), numbered 0..{n - 1}"
+            )
         return image[..., channels]
     image = drop_alpha(image, source_axes)
     n = image.shape[-1]

@@ -6,7 +6,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 
-def random_crop(image: np.ndarray, target: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_crop(
+    image: np.ndarray, target: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Crop ``size`` x ``size`` at a random place, reflect-padding smaller images."""
     pad_y, pad_x = max(0, size - image.shape[0]), max(0, size - image.shape[1])
     if pad_y or pad_x:
@@ -18,9 +20,7 @@ def random_crop(image: np.ndarray, target: np.ndarray, size: int, rng: np.random
     return image[y : y + size, x : x + size], target[y : y + size, x : x + size]
 
 
-def scale_jitter(
-    image: np.ndarray, target: np.ndarray, factor: float
-) -> tuple[np.ndarray, np.ndarray]:
+def scale_jitter(image: np.ndarray, target: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
     """Zoom image and targets by ``factor`` (the inner distance is scale-free, so it zooms linearly)."""
     zoom = (factor, factor, 1)
     image = ndi.zoom(image, zoom, order=1)

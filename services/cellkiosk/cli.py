@@ -1,0 +1,115 @@
+"""The ``cellkiosk`` command: every part of the platform and its tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """All-in-one platform (embedded valkey, local storage, in-process TF)."""
+    from cellkiosk.launcher import run
+
+    return run(consumers_per_type=args.consumers)
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """The HTTP gateway alone."""
+    from cellkiosk.gateway.__main__ import main
+
+    return main([])
+
+
+def cmd_consumer(args: argparse.Namespace) -> int:
+    """A consumer alone."""
+    from cellkiosk.consumer.__main__ import main
+
+    return main(args.rest)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train (or resume) the nuclear model."""
+    from cellkiosk.training.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        data_dir=args.data,
+        out_dir=args.out,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        crop_px=args.crop,
+        batch_size=args.batch,
+        modalities=args.modality,
+        seed=args.seed,
+        limit_images=args.limit,
+    )
+    print(train(cfg))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a model on an annotated folder; prints JSON."""
+    from cellkiosk.training.dataset import load_folder
+    from cellkiosk.training.evaluate import evaluate_folder
+
+    samples = load_folder(
+        args.data, split=args.split, modalities=set(args.modality) if args.modality else None, limit=args.limit
+    )
+    overrides = json.loads(args.params) if args.params else {}
+    report = evaluate_folder(Path(args.model), samples, overrides, flip_tta=args.flip_tta)
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per part."""
+    p = argparse.ArgumentParser(prog="cellkiosk", description="Deep-learning analysis of microscopy images.")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the whole platform on this machine (embedded default)")
+    up.add_argument("--consumers", type=int, default=1, help="consumer processes per job type")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("gateway", help="run the HTTP gateway (CELLKIOSK_* settings)").set_defaults(func=cmd_gateway)
+    consumer = sub.add_parser("consumer", help="run a queue consumer (see --help)", add_help=False)
+    consumer.add_argument("rest", nargs=argparse.REMAINDER)
+    consumer.set_defaults(func=cmd_consumer)
+    train = sub.add_parser("train", help="train the nuclear segmentation model (resumes from checkpoints)")
+    train.add_argument("--data", default="../shared/data/dsb2018")
+    train.add_argument("--out", default="runs/nuclear")
+    train.add_argument("--epochs", type=int, default=45)
+    train.add_argument("--steps", type=int, default=100, help="steps per epoch")
+    train.add_argument("--crop", type=int, default=128)
+    train.add_argument("--batch", type=int, default=16)
+    train.add_argument("--modality", action="append", default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--limit", type=int, default=None, help="use only the first N images (smoke runs)")
+    train.set_defaults(func=cmd_train)
+    ev = sub.add_parser("evaluate", help="segment an annotated folder and report AP, mAP, F1, merges, splits")
+    ev.add_argument("--model", required=True, help="model directory, e.g. models/nuclear/1")
+    ev.add_argument("--data", default="../shared/data/dsb2018")
+    ev.add_argument("--split", default="val")
+    ev.add_argument("--modality", action="append")
+    ev.add_argument("--limit", type=int)
+    ev.add_argument("--params", help="post-processing overrides as JSON, e.g. '{\"seed_threshold\": 0.5}'")
+    ev.add_argument("--flip-tta", action="store_true")
+    ev.add_argument("--out", help="also write the JSON report here")
+    ev.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cellkiosk`` console script."""
+    args = parser().parse_args(argv)
+    if args.command in ("train", "evaluate"):
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "train" and args.modality is None:
+        args.modality = ["fluorescence"]
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

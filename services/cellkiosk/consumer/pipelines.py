@@ -1,0 +1,115 @@
+"""Pipelines per job type: from a downloaded input to an uploaded result archive."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cellkiosk
+from cellkiosk.consumer.archive import file_sha256, safe_stem, write_segmentation_archive
+from cellkiosk.consumer.batch import fan_out_zip
+from cellkiosk.consumer.context import JobContext
+from cellkiosk.core.jobs import JobStatus, Stage, result_prefix
+from cellkiosk.core.params import SegmentationParams, validate_params
+from cellkiosk.imaging.channels import select_channels
+from cellkiosk.imaging.io import read_image_bytes
+from cellkiosk.imaging.overlay import preview_png
+from cellkiosk.inference.predictor import Predictor
+from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
+from cellkiosk.inference.store import ModelStore
+from cellkiosk.measure.cells import measure_cells
+
+
+@dataclass
+class Services:
+    """The long-lived things a pipeline uses besides the job context."""
+
+    models: ModelStore
+    predictor: Predictor
+    predictor_name: str
+
+
+def run_segmentation(ctx: JobContext, services: Services) -> None:
+    """Segment every page of one image (or fan a zip out into child jobs)."""
+    job = ctx.job
+    params = validate_params(job.type, job.params)
+    assert isinstance(params, SegmentationParams)
+    card = services.models.get(job.model, job.type)
+    with tempfile.TemporaryDirectory(prefix=f"cellkiosk-{job.id}-") as tmp:
+        ctx.stage(Stage.DOWNLOAD, 2)
+        local = Path(tmp) / "input"
+        assert job.input is not None
+        ctx.storage.download_file(job.input, local)
+        name = job.input_name or Path(job.input).name
+        if zipfile.is_zipfile(local) and job.parent is None:
+            ctx.stage(Stage.FANOUT, 5)
+            fan_out_zip(ctx, local, name)
+            return
+        ctx.stage(Stage.PREPROCESS, 5)
+        with local.open("rb") as fh:
+            loaded = read_image_bytes(fh, name, params.axes, ctx.settings.max_image_pixels)
+        data = select_channels(loaded.data, card.n_channels, params.channels, card.name, loaded.source_axes)
+        ws = watershed_params(card, params.watershed_overrides())
+        tile_px = params.tile_px or card.inputs.tile_px
+        pages, rows = [], []
+        n = data.shape[0]
+        for i in range(n):
+            base = 5 + 85 * i / n
+            ctx.stage(Stage.PREDICT, base)
+            heads = predict_heads(
+                data[i],
+                card,
+                services.predictor,
+                tile_px,
+                card.inputs.tile_overlap_px,
+                ctx.settings.predict_batch_size,
+                params.flip_tta,
+                on_progress=lambda f, b=base: ctx.progress(b + 60 * f / n),
+            )
+            ctx.stage(Stage.POSTPROCESS, base + 60 / n)
+            labels = labels_from_heads(heads, card, ws)
+            ctx.stage(Stage.MEASURE, base + 80 / n)
+            rows += measure_cells(labels, loaded.data[i], name, frame=i)
+            pages.append(labels)
+        ctx.stage(Stage.UPLOAD, 92)
+        stem = safe_stem(name)
+        info = {
+            "job_id": job.id,
+            "type": job.type,
+            "input": name,
+            "input_sha256": file_sha256(local),
+            "input_shape_pyxc": list(loaded.data.shape),
+            "source_axes": loaded.source_axes,
+            "notes": loaded.notes,
+            "model": {"name": card.name, "version": card.version},
+            "params": job.params,
+            "postprocess": asdict(ws),
+            "tile_px": tile_px,
+            "predictor": services.predictor_name,
+            "cellkiosk_version": cellkiosk.__version__,
+            "cells": len(rows),
+            "created_at": job.created_at,
+            "timings_s": ctx.finish_timings(),
+        }
+        archive = Path(tmp) / "result.zip"
+        write_segmentation_archive(
+            archive, stem, pages, preview_png(data[0], pages[0]), rows, loaded.data.shape[-1], info
+        )
+        key = f"{result_prefix(job.id)}{stem}_results.zip"
+        ctx.storage.put_file(key, archive, content_type="application/zip")
+    ctx.queue.finish(
+        job.id,
+        JobStatus.DONE,
+        ctx.settings.job_ttl_s,
+        output=key,
+        progress=100.0,
+        stage=Stage.UPLOAD,
+        timings=ctx.finish_timings(),
+    )
+    ctx.queue.schedule_cleanup(result_prefix(job.id), time.time() + ctx.settings.job_ttl_s)
+
+
+PIPELINES = {"segmentation": run_segmentation}

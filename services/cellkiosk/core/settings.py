@@ -1,0 +1,67 @@
+"""Settings of every service: environment variables with the ``CELLKIOSK_`` prefix.
+
+One class per service, built once in its ``main()`` and passed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where Redis, storage and the models are."""
+
+    model_config = SettingsConfigDict(env_prefix="CELLKIOSK_", extra="ignore")
+
+    data_dir: Path = Field(Path(".cellkiosk"), description="Embedded state: valkey AOF and local object store")
+    redis_url: str | None = Field(None, description="redis://host:port/db; unset = private embedded valkey")
+    storage_url: str | None = Field(None, description="s3://bucket[/prefix] or a directory; unset = DATA_DIR/storage")
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, SeaweedFS); unset = AWS")
+    s3_region: str | None = None
+    s3_create_bucket: bool = Field(False, description="Create the bucket at start if it is missing")
+    models_dir: Path = Field(Path("models"), description="Model store: <dir>/<name>/<version>/model.yaml")
+    job_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="How long finished jobs and their files are kept")
+    upload_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="How long uploads are kept")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    def resolved_storage_url(self) -> str:
+        """The storage URL, defaulting to a directory inside the data dir."""
+        return self.storage_url or str((self.data_dir / "storage").resolve())
+
+
+class GatewaySettings(CommonSettings):
+    """The HTTP gateway."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+    max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload")
+    presign_expires_s: int = Field(3600, gt=0)
+    public_url: str | None = Field(None, description="Base URL clients reach the gateway at (for upload URLs)")
+    secret_key: SecretStr | None = Field(None, description="Signs local upload URLs; unset = random, kept in DATA_DIR")
+    api_keys: list[str] = Field(default_factory=list, description="If set, every /api call needs X-API-Key")
+    frontend_dir: Path | None = Field(None, description="Portal files; unset = the repo's frontend/")
+
+
+class ConsumerSettings(CommonSettings):
+    """A consumer of one or more job queues."""
+
+    queues: list[str] = Field(default_factory=lambda: ["segmentation"])
+    consumer_name: str | None = Field(None, description="Unique per consumer; unset = host-pid")
+    tfserving_address: str | None = Field(None, description="host:port of TF Serving gRPC; unset = in-process TF")
+    tfserving_timeout_s: float = 60.0
+    visibility_timeout_s: float = Field(120.0, gt=0, description="Idle time after which another consumer takes a job")
+    block_ms: int = Field(5000, gt=0)
+    max_attempts: int = Field(3, gt=0)
+    heartbeat_s: float = 10.0
+    max_image_pixels: int = Field(2**31, gt=0, description="Largest image (pages x Y x X x C) accepted")
+    max_zip_members: int = 10_000
+    max_zip_bytes: int = Field(20 * 1024**3, description="Largest total uncompressed size of a zip")
+    max_zip_ratio: float = Field(200.0, description="Largest compression ratio of a zip member (zip bombs)")
+    tile_px: int = 512
+    tile_overlap_px: int = 64
+    predict_batch_size: int = 4
+    cleanup_interval_s: float = 60.0

@@ -1,0 +1,46 @@
+"""``python -m cellkiosk.gateway``: the HTTP gateway."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import redis
+import uvicorn
+
+from cellkiosk.core.logs import setup_logging
+from cellkiosk.core.queue import JobQueue
+from cellkiosk.core.settings import GatewaySettings
+from cellkiosk.core.storage import open_storage
+from cellkiosk.gateway.app import create_app
+from cellkiosk.inference.store import ModelStore
+
+log = logging.getLogger("cellkiosk.gateway")
+
+
+def build(settings: GatewaySettings, redis_url: str) -> object:
+    """The app with real clients for ``settings``."""
+    storage = open_storage(
+        settings.resolved_storage_url(),
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        create_bucket=settings.s3_create_bucket,
+    )
+    queue = JobQueue(redis.Redis.from_url(redis_url, decode_responses=True))
+    return create_app(settings, queue, storage, ModelStore(settings.models_dir), redis_url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the gateway (needs CELLKIOSK_REDIS_URL; `cellkiosk up` sets everything for you)."""
+    settings = GatewaySettings()
+    setup_logging(settings.log_level, settings.log_json)
+    if not settings.redis_url:
+        log.error("CELLKIOSK_REDIS_URL is not set (use `cellkiosk up` for the all-in-one embedded platform)")
+        return 2
+    app = build(settings, settings.redis_url)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

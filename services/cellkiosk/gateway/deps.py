@@ -1,0 +1,57 @@
+"""FastAPI dependencies: the clients the app was built with, and API-key auth."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from cellkiosk.core.queue import JobQueue
+from cellkiosk.core.settings import GatewaySettings
+from cellkiosk.core.storage import Storage
+from cellkiosk.gateway.metrics import GatewayMetrics
+from cellkiosk.inference.store import ModelStore
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_queue(request: Request) -> JobQueue:
+    """The app's job queue."""
+    return request.app.state.queue  # type: ignore[no-any-return]
+
+
+def get_storage(request: Request) -> Storage:
+    """The app's object storage."""
+    return request.app.state.storage  # type: ignore[no-any-return]
+
+
+def get_models(request: Request) -> ModelStore:
+    """The app's model store."""
+    return request.app.state.models  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> GatewaySettings:
+    """The app's settings."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_metrics(request: Request) -> GatewayMetrics:
+    """The app's Prometheus metrics."""
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
+StoreDep = Annotated[Storage, Depends(get_storage)]
+ModelsDep = Annotated[ModelStore, Depends(get_models)]
+SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
+
+
+def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)] = None) -> None:
+    """When the server has API keys, every /api call must send one of them."""
+    if not settings.api_keys:
+        return
+    if key is None or not any(secrets.compare_digest(key, k) for k in settings.api_keys):
+        raise HTTPException(401, "this server requires an API key: send it in the X-API-Key header")

@@ -1,0 +1,203 @@
+"""Jobs: create, look at, follow live, fetch the result, cancel."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path, PurePosixPath
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from cellkiosk.core.errors import BadInputError
+from cellkiosk.core.jobs import Job, JobStatus, JobType, events_channel
+from cellkiosk.core.params import validate_params
+from cellkiosk.core.storage import Storage
+from cellkiosk.gateway.deps import ModelsDep, QueueDep, SettingsDep, StoreDep, require_api_key
+from cellkiosk.gateway.schemas import CreatedJob, JobIn, JobOut
+
+router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Depends(require_api_key)])
+KEEPALIVE_S = 15.0
+
+
+def _input_or_400(storage: Storage, key: str) -> str:
+    if not key.startswith("uploads/"):
+        raise HTTPException(400, f"input '{key}' is not an upload key (they start with 'uploads/')")
+    try:
+        if not storage.exists(key):
+            raise HTTPException(400, f"no upload with key '{key}' (it may have expired); upload the file again")
+    except ValueError as exc:
+        raise HTTPException(400, f"bad input key '{key}': {exc}") from None
+    return key
+
+
+@router.post("/jobs", status_code=202, response_model=CreatedJob, summary="Create a job on uploaded input(s)")
+def create_job(body: JobIn, queue: QueueDep, storage: StoreDep, models: ModelsDep) -> CreatedJob:
+    """Validate type, model, input and params, then queue the job (or a batch of children)."""
+    if body.type not in {t.value for t in JobType}:
+        raise HTTPException(400, f"unknown job type '{body.type}'; known: {', '.join(t.value for t in JobType)}")
+    try:
+        card = models.get(body.model, body.type) if body.model else models.default_for(body.type)
+        validate_params(body.type, body.params)
+    except BadInputError as exc:
+        raise HTTPException(400, str(exc)) from None
+    if card is None:
+        raise HTTPException(503, f"no model for '{body.type}' is installed on this server")
+    keys = [_input_or_400(storage, k) for k in (body.inputs or [body.input or ""])]
+    name = PurePosixPath(keys[0]).name
+    if body.inputs:
+        parent = Job(type=body.type, model=card.name, input_name=f"batch of {len(keys)}", params=body.params)
+        queue.create(parent, enqueue=False)
+        children = [
+            Job(
+                type=body.type,
+                model=card.name,
+                input=k,
+                input_name=PurePosixPath(k).name,
+                params=body.params,
+                parent=parent.id,
+            )
+            for k in keys
+        ]
+        queue.add_children(parent.id, children)
+        return CreatedJob(id=parent.id, status=parent.status)
+    job = queue.create(Job(type=body.type, model=card.name, input=keys[0], input_name=name, params=body.params))
+    return CreatedJob(id=job.id, status=job.status)
+
+
+def _job_or_404(queue: QueueDep, job_id: str) -> Job:
+    job = queue.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job '{job_id}' (unknown, or expired after its retention time)")
+    return job
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status, progress, timings")
+def get_job(job_id: str, queue: QueueDep) -> JobOut:
+    """The job as it is now."""
+    return JobOut.from_job(_job_or_404(queue, job_id))
+
+
+@router.get("/jobs/{job_id}/children", response_model=list[JobOut], summary="The jobs of a batch")
+def get_children(job_id: str, queue: QueueDep) -> list[JobOut]:
+    """Every child of a batch job, in input order."""
+    _job_or_404(queue, job_id)
+    return [JobOut.from_job(c) for c in (queue.get(i) for i in queue.children(job_id)) if c is not None]
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Server-Sent Events: every change until the job ends",
+    response_class=StreamingResponse,
+)
+async def job_events(job_id: str, request: Request, queue: QueueDep) -> StreamingResponse:
+    """Stream ``event: job`` messages (JSON of GET /api/jobs/{id}) until the job is finished."""
+    await run_in_threadpool(_job_or_404, queue, job_id)
+    aredis = request.app.state.aredis
+
+    async def stream() -> AsyncIterator[str]:
+        pubsub = aredis.pubsub()
+        await pubsub.subscribe(events_channel(job_id))
+        try:
+            job = await run_in_threadpool(queue.get, job_id)  # read after subscribing: no change is missed
+            while job is not None:
+                yield f"event: job\ndata: {JobOut.from_job(job).model_dump_json()}\n\n"
+                if job.status.terminal:
+                    return
+                job = None
+                while job is None:
+                    if await request.is_disconnected():
+                        return
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_S)
+                    if message is None:
+                        yield ": keep-alive\n\n"
+                    else:
+                        job = Job.model_validate_json(message["data"])
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+def _done_or_409(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
+    job = _job_or_404(queue, job_id)
+    if job.status != JobStatus.DONE:
+        detail = f"job is {job.status.value}" + (f": {job.error}" if job.error else "; the result is not ready yet")
+        raise HTTPException(409, detail)
+    if not job.output or not storage.exists(job.output):
+        raise HTTPException(410, "the result has expired")
+    return job, job.output
+
+
+@router.get("/jobs/{job_id}/result", summary="The result archive (zip)", response_class=StreamingResponse)
+def get_result(job_id: str, queue: QueueDep, storage: StoreDep, settings: SettingsDep) -> Response:
+    """Stream the archive (local storage) or redirect to a presigned download URL (S3)."""
+    _, key = _done_or_409(queue, storage, job_id)
+    filename = PurePosixPath(key).name
+    url = storage.presign_get(key, settings.presign_expires_s, filename=filename)
+    if url:
+        return RedirectResponse(url, status_code=307)
+
+    def body() -> Iterator[bytes]:
+        with storage.open_read(key) as fh:
+            while chunk := fh.read(1 << 20):
+                yield chunk
+
+    return StreamingResponse(
+        body(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(storage.size(key))},
+    )
+
+
+def _archive_member(storage: Storage, key: str, name: str | None) -> list[str] | bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "result.zip"
+        storage.download_file(key, local)
+        with zipfile.ZipFile(local) as zf:
+            if name is None:
+                return zf.namelist()
+            if name not in zf.namelist():
+                raise HTTPException(404, f"no file '{name}' in the result; see /files for the list")
+            return zf.read(name)
+
+
+@router.get("/jobs/{job_id}/files", response_model=list[str], summary="Files in the result archive")
+def list_files(job_id: str, queue: QueueDep, storage: StoreDep) -> list[str]:
+    """Names of the files in the result archive."""
+    _, key = _done_or_409(queue, storage, job_id)
+    names = _archive_member(storage, key, None)
+    assert isinstance(names, list)
+    return names
+
+
+MEDIA = {".csv": "text/csv", ".png": "image/png", ".tif": "image/tiff", ".json": "application/json"}
+
+
+@router.get("/jobs/{job_id}/files/{name:path}", summary="One file of the result archive")
+def get_file(job_id: str, name: str, queue: QueueDep, storage: StoreDep) -> Response:
+    """One file (labels TIFF, overlay PNG, cells.csv, job.json) without the whole archive."""
+    _, key = _done_or_409(queue, storage, job_id)
+    data = _archive_member(storage, key, name)
+    assert isinstance(data, bytes)
+    suffix = PurePosixPath(name).suffix.lower()
+    return Response(
+        data,
+        media_type=MEDIA.get(suffix, "application/octet-stream"),
+        headers={"Content-Disposition": f'inline; filename="{PurePosixPath(name).name}"'},
+    )
+
+
+@router.delete("/jobs/{job_id}", response_model=JobOut, summary="Cancel a job")
+def cancel_job(job_id: str, queue: QueueDep, settings: SettingsDep) -> JobOut:
+    """Queued jobs stop at once; running ones at their next stage boundary."""
+    _job_or_404(queue, job_id)
+    job = queue.request_cancel(job_id, settings.job_ttl_s)
+    if job is None:
+        raise HTTPException(404, f"no job '{job_id}'")
+    return JobOut.from_job(job)

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fixtures.seaweed", "tests.fixtures.platform", "tests.fixtures.tfserving"]
