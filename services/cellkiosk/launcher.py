@@ -85,7 +85,7 @@ def run(consumers_per_type: int = 1, grace_s: float = 60.0) -> int:
             f"Press Ctrl-C to stop.\n",
             flush=True,
         )
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)  # type: ignore[arg-type]
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     finally:
         stop_all(consumers, valkey, grace_s)
         log.info("stopped")

@@ -56,7 +56,8 @@ def check_zip(
             raise BadInputError(f"{name}: zip member '{info.filename}' has an unsafe path")
         if info.file_size > 1 << 20 and info.file_size > max_ratio * max(info.compress_size, 1):
             raise BadInputError(
-                f"{name}: zip member '{info.filename}' is compressed {info.file_size // max(info.compress_size, 1)}x (zip bomb?)"
+                f"{name}: zip member '{info.filename}' is compressed "
+                f"{info.file_size // max(info.compress_size, 1)}x (zip bomb?)"
             )
         if info.flag_bits & 0x1:
             raise BadInputError(f"{name}: zip member '{info.filename}' is encrypted")
@@ -78,7 +79,8 @@ def fan_out_zip(ctx: JobContext, local: Path, name: str) -> None:
                 skipped.append({"image": info.filename, "reason": "not an image file (expected .tif, .png or .jpg)"})
                 continue
             base = PurePosixPath(info.filename).name
-            key = f"{upload_prefix(job.id)}members/{index}/{''.join(c if c.isalnum() or c in '-_.' else '_' for c in base)}"
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)
+            key = f"{upload_prefix(job.id)}members/{index}/{safe}"
             try:
                 with zf.open(info) as member:
                     ctx.storage.put_stream(key, _LimitedReader(member, info.file_size, info.filename))  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import cellkiosk
@@ -67,7 +68,7 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
                 card.inputs.tile_overlap_px,
                 ctx.settings.predict_batch_size,
                 params.flip_tta,
-                on_progress=lambda f, b=base: ctx.progress(b + 60 * f / n),
+                on_progress=partial(_page_progress, ctx, base, n),
             )
             ctx.stage(Stage.POSTPROCESS, base + 60 / n)
             labels = labels_from_heads(heads, card, ws)
@@ -110,6 +111,10 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         timings=ctx.finish_timings(),
     )
     ctx.queue.schedule_cleanup(result_prefix(job.id), time.time() + ctx.settings.job_ttl_s)
+
+
+def _page_progress(ctx: JobContext, base: float, pages: int, fraction: float) -> None:
+    ctx.progress(base + 60 * fraction / pages)
 
 
 PIPELINES = {"segmentation": run_segmentation}

@@ -50,9 +50,9 @@ class Worker:
         keepalive.start()
         log.info("consumer started", extra={"consumer": self.name, "queues": self.settings.queues})
         for job_type in self.settings.queues:
-            for delivery in self.queue.own_pending(job_type, self.name):
+            for pending in self.queue.own_pending(job_type, self.name):
                 if not self.stop.is_set():
-                    self.handle(delivery)
+                    self.handle(pending)
         next_cleanup = 0.0
         while not self.stop.is_set():
             if time.monotonic() >= next_cleanup:
@@ -64,6 +64,12 @@ class Worker:
                 log.warning("redis unavailable, retrying", extra={"error": str(exc)})
                 self.stop.wait(2.0)
                 continue
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                for job_type in self.settings.queues:  # the stream was deleted (e.g. FLUSHDB): recreate
+                    self.queue.ensure_group(job_type)
+                continue
             if delivery is not None:
                 self.handle(delivery)
         log.info("consumer stopped", extra={"consumer": self.name, "jobs": self.jobs_handled})
@@ -73,9 +79,9 @@ class Worker:
         for job_type in self.settings.queues:
             if self.stop.is_set():
                 return None
-            delivery = self.queue.claim(job_type, self.name, block, self.settings.visibility_timeout_s)
-            if delivery:
-                return delivery
+            claimed = self.queue.claim(job_type, self.name, block, self.settings.visibility_timeout_s)
+            if claimed:
+                return claimed
         return None
 
     def _keepalive(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -21,7 +21,7 @@ STATS_JOBS = "stats:jobs"  # hash: "<type>|<status or created>" -> count
 STATS_STAGES = "stats:stages"  # hash: "<type>|<stage>|sum|count" -> seconds / count
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """Where a job is; statuses only move forward (see :data:`STATUS_RANK`)."""
 
     QUEUED = "queued"
@@ -46,7 +46,7 @@ STATUS_RANK = {
 }
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """What a running job is doing."""
 
     DOWNLOAD = "download"
@@ -61,18 +61,20 @@ class Stage(str, Enum):
     COLLECT = "collect"
 
 
-class JobType(str, Enum):
+class JobType(StrEnum):
     """The analyses cellkiosk runs; each has its own queue."""
 
     SEGMENTATION = "segmentation"
 
 
 JOB_TYPE_DESCRIPTIONS = {
-    JobType.SEGMENTATION: "Instance segmentation of every nucleus/cell in 2-D images (each page of a stack separately).",
+    JobType.SEGMENTATION: (
+        "Instance segmentation of every nucleus/cell in 2-D images (each page of a stack separately)."
+    ),
 }
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What a queue message asks a consumer to do with a job."""
 
     RUN = "run"

@@ -61,7 +61,8 @@ class JobQueue:
     """Job records and queues on one Redis connection pool."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
+        # decode_responses=True clients return str; redis-py's stubs cannot express that, hence Any.
+        self.redis: Any = client
         self._update = client.register_script(UPDATE_SCRIPT)
 
     # -- records -----------------------------------------------------------

@@ -19,27 +19,27 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 def get_queue(request: Request) -> JobQueue:
     """The app's job queue."""
-    return request.app.state.queue  # type: ignore[no-any-return]
+    return request.app.state.queue
 
 
 def get_storage(request: Request) -> Storage:
     """The app's object storage."""
-    return request.app.state.storage  # type: ignore[no-any-return]
+    return request.app.state.storage
 
 
 def get_models(request: Request) -> ModelStore:
     """The app's model store."""
-    return request.app.state.models  # type: ignore[no-any-return]
+    return request.app.state.models
 
 
 def get_settings(request: Request) -> GatewaySettings:
     """The app's settings."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_metrics(request: Request) -> GatewayMetrics:
     """The app's Prometheus metrics."""
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    return request.app.state.metrics
 
 
 QueueDep = Annotated[JobQueue, Depends(get_queue)]

@@ -32,7 +32,7 @@ class QueueCollector(Collector):
         for key in sorted(k for k in stages if k.endswith("|sum")):
             job_type, stage, _ = key.split("|")
             count = float(stages.get(f"{job_type}|{stage}|count", 0))
-            summary.add_metric([job_type, stage], count_value=count, sum_value=float(stages[key]))
+            summary.add_metric([job_type, stage], count_value=int(count), sum_value=float(stages[key]))
         yield summary
         depth = GaugeMetricFamily("cellkiosk_queue_depth", "Messages waiting or in progress", labels=["type"])
         for job_type in JobType:

@@ -48,7 +48,8 @@ class ModelStore:
         """The model used when a job names none: 'nuclear' if it fits, else the first."""
         cards = self.for_type(job_type)
         preferred = [c for c in cards if c.name == "nuclear"]
-        return (preferred or cards or [None])[0]
+        ordered = preferred or cards
+        return ordered[0] if ordered else None
 
     def get(self, name: str, job_type: str | None = None) -> ModelCard:
         """A model by name (``name`` or ``name:version``); BadInputError naming the choices if unknown."""
