@@ -20,7 +20,7 @@ import uvicorn
 from cellkiosk.core.embedded import EmbeddedValkey, _die_with_parent
 from cellkiosk.core.jobs import JobType
 from cellkiosk.core.logs import setup_logging
-from cellkiosk.core.queue import JobQueue
+from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.settings import GatewaySettings
 from cellkiosk.core.storage import open_storage
 from cellkiosk.gateway.app import create_app
@@ -73,7 +73,7 @@ def run(consumers_per_type: int = 1, grace_s: float = 60.0) -> int:
             region=settings.s3_region,
             create_bucket=settings.s3_create_bucket,
         )
-        queue = JobQueue(redis.Redis.from_url(redis_url, decode_responses=True))
+        queue = JobQueue(connect_redis(redis_url))
         models = ModelStore(settings.models_dir)
         if not models.cards():
             log.warning("no models found", extra={"models_dir": str(settings.models_dir)})

@@ -13,7 +13,7 @@ from cellkiosk.consumer.pipelines import Services
 from cellkiosk.consumer.worker import Worker
 from cellkiosk.core.jobs import HEARTBEAT_PREFIX
 from cellkiosk.core.logs import setup_logging
-from cellkiosk.core.queue import JobQueue
+from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.settings import ConsumerSettings
 from cellkiosk.core.storage import open_storage
 from cellkiosk.inference.predictor import LocalPredictor, Predictor
@@ -44,7 +44,7 @@ def build_worker(settings: ConsumerSettings) -> Worker:
         region=settings.s3_region,
         create_bucket=settings.s3_create_bucket,
     )
-    queue = JobQueue(redis.Redis.from_url(settings.redis_url, decode_responses=True))
+    queue = JobQueue(connect_redis(settings.redis_url))
     return Worker(settings, queue, storage, build_services(settings))
 
 

@@ -60,7 +60,7 @@ class Worker:
                 next_cleanup = time.monotonic() + self.settings.cleanup_interval_s
             try:
                 delivery = self._claim_any()
-            except redis.ConnectionError as exc:
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("redis unavailable, retrying", extra={"error": str(exc)})
                 self.stop.wait(2.0)
                 continue

@@ -46,6 +46,13 @@ return 1
 """
 
 
+def connect_redis(url: str, socket_timeout_s: float = 30.0) -> redis.Redis:
+    """A client for ``url`` returning str; its socket timeout outlasts every blocking read we do."""
+    return redis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=socket_timeout_s, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One queue message handed to a consumer."""

@@ -54,7 +54,7 @@ class ConsumerSettings(CommonSettings):
     tfserving_address: str | None = Field(None, description="host:port of TF Serving gRPC; unset = in-process TF")
     tfserving_timeout_s: float = 60.0
     visibility_timeout_s: float = Field(120.0, gt=0, description="Idle time after which another consumer takes a job")
-    block_ms: int = Field(5000, gt=0)
+    block_ms: int = Field(5000, gt=0, le=20000, description="Longest blocking read (under the 30 s socket timeout)")
     max_attempts: int = Field(3, gt=0)
     heartbeat_s: float = 10.0
     max_image_pixels: int = Field(2**31, gt=0, description="Largest image (pages x Y x X x C) accepted")

@@ -9,7 +9,7 @@ import redis
 import uvicorn
 
 from cellkiosk.core.logs import setup_logging
-from cellkiosk.core.queue import JobQueue
+from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.settings import GatewaySettings
 from cellkiosk.core.storage import open_storage
 from cellkiosk.gateway.app import create_app
@@ -26,7 +26,7 @@ def build(settings: GatewaySettings, redis_url: str) -> object:
         region=settings.s3_region,
         create_bucket=settings.s3_create_bucket,
     )
-    queue = JobQueue(redis.Redis.from_url(redis_url, decode_responses=True))
+    queue = JobQueue(connect_redis(redis_url))
     return create_app(settings, queue, storage, ModelStore(settings.models_dir), redis_url)
 
 

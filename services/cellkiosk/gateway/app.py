@@ -34,7 +34,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.aredis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        app.state.aredis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=30)
         for job_type in JobType:
             queue.ensure_group(job_type.value)
         yield

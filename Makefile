@@ -1,0 +1,54 @@
+# cellkiosk — the front door. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast lint format bench train evaluate clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	# tensorflow-serving-api declares the full `tensorflow`; we have tensorflow-cpu, so skip its deps
+	$(BIN)/pip install -q --no-deps tensorflow-serving-api==2.21.0
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install (only when pyproject.toml changed)
+
+run: $(STAMP) ## run the whole platform (PORT=8000): embedded valkey, local storage, in-process TF
+	CELLKIOSK_PORT=$(PORT) $(BIN)/cellkiosk up
+
+test: $(STAMP) ## run the whole test suite (real valkey, SeaweedFS, gRPC, TensorFlow)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the suite without slow tests
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check services tests benchmarks
+	$(BIN)/ruff format --check services tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix services tests benchmarks
+	$(BIN)/ruff format services tests benchmarks
+
+bench: $(STAMP) ## speed and accuracy benchmarks (figures quoted in the README)
+	$(BIN)/python benchmarks/segmentation_speed.py
+	$(BIN)/python benchmarks/platform_throughput.py
+
+train: $(STAMP) ## train (or resume) the nuclear model into runs/nuclear
+	$(BIN)/cellkiosk train --out runs/nuclear
+
+evaluate: $(STAMP) ## score the shipped nuclear model on the DSB2018 val split
+	$(BIN)/cellkiosk evaluate --model models/nuclear/1 --split val
+
+clean: ## remove the embedded platform's state (.cellkiosk/) and caches
+	rm -rf .cellkiosk .pytest_cache .mypy_cache .ruff_cache
