@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import redis
 import uvicorn
 
 from cellkiosk.core.embedded import EmbeddedValkey, _die_with_parent

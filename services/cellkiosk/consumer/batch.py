@@ -37,7 +37,7 @@ class _LimitedReader:
 def member_is_hidden(name: str) -> bool:
     """macOS resource forks and dot-files are not images anyone meant to send."""
     parts = PurePosixPath(name).parts
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+    return any((p.startswith(".") and p not in (".", "..")) or p == "__MACOSX" for p in parts)
 
 
 def check_zip(

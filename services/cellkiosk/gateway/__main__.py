@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import redis
 import uvicorn
 
 from cellkiosk.core.logs import setup_logging

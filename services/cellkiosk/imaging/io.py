@@ -69,7 +69,7 @@ def read_tiff(fh: IO[bytes], name: str, axes_hint: str | None, max_pixels: int) 
     try:
         with tifffile.TiffFile(fh) as tif:
             if not tif.series:
-                raise BadInputError(f"{name}: TIFF holds no image data")
+                raise BadInputError(f"{name}: not a readable TIFF (it holds no image data)")
             series = tif.series[0]
             _check_size(series.shape, max_pixels, name)
             axes = series.axes

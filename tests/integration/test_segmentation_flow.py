@@ -1,0 +1,131 @@
+"""Segmentation jobs through the real platform: gateway over HTTP, valkey, storage, TF consumer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+
+import numpy as np
+import tifffile
+
+from cellkiosk.evaluation.segmentation import match
+from tests.fixtures.platform import Platform
+from tests.integration.conftest import VAL_IMAGE, VAL_OTHER, VAL_SMALL, grey, val_labels, val_png
+
+
+def fetch_archive(platform: Platform, job_id: str) -> zipfile.ZipFile:
+    """The result archive of a finished job."""
+    resp = platform.http.get(f"/api/jobs/{job_id}/result", follow_redirects=True)
+    assert resp.status_code == 200, resp.text
+    return zipfile.ZipFile(io.BytesIO(resp.content))
+
+
+def test_real_image_matches_ground_truth(platform: Platform) -> None:
+    job_id = platform.submit(platform.upload(val_png()))
+    job = platform.wait(job_id)
+    assert job["status"] == "done", job
+    assert set(job["timings"]) >= {"download", "preprocess", "predict", "postprocess", "upload"}
+    with fetch_archive(platform, job_id) as zf:
+        labels = tifffile.imread(io.BytesIO(zf.read(f"{VAL_IMAGE}_labels.tif")))
+        rows = list(csv.DictReader(io.StringIO(zf.read("cells.csv").decode())))
+        info = json.loads(zf.read("job.json"))
+        assert zf.read(f"{VAL_IMAGE}_overlay.png").startswith(b"\x89PNG")
+    gt = val_labels()
+    assert labels.shape == gt.shape and labels.dtype == np.uint16
+    assert match(gt, labels, 0.5).ap >= 0.8
+    assert len(rows) == int(labels.max())
+    assert {"image", "label", "centroid_y", "area_px", "mean_intensity_c0", "integrated_intensity_c0"} <= set(rows[0])
+    assert info["model"]["name"] == "nuclear" and len(info["input_sha256"]) == 64
+
+
+def test_multipage_tiff_gives_one_label_page_per_page(platform: Platform, tmp_path) -> None:
+    stack = np.stack([grey(VAL_SMALL), grey(VAL_SMALL)[::-1], np.zeros((256, 256), np.uint8)]).astype(np.uint16)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack * 200, photometric="minisblack")
+    job = platform.wait(platform.submit(platform.upload(path)))
+    assert job["status"] == "done", job
+    with fetch_archive(platform, job["id"]) as zf:
+        labels = tifffile.imread(io.BytesIO(zf.read("stack_labels.tif")))
+        rows = list(csv.DictReader(io.StringIO(zf.read("cells.csv").decode())))
+    assert labels.shape == (3, 256, 256)
+    assert labels[0].max() > 10 and labels[2].max() == 0
+    assert {r["frame"] for r in rows} == {"0", "1"}
+    # page 1 is page 0 flipped: the same nuclei, found again
+    assert abs(int(labels[0].max()) - int(labels[1].max())) <= 2
+
+
+def test_zip_fans_out_and_a_corrupt_member_fails_alone(platform: Platform, zip_with_corrupt_member: bytes) -> None:
+    parent_id = platform.submit(platform.upload_bytes(zip_with_corrupt_member, "plates.zip"))
+    job = platform.wait(parent_id)
+    assert job["status"] == "done", job
+    assert job["children"] == {"total": 3, "done": 2, "failed": 1}
+    children = platform.http.get(f"/api/jobs/{parent_id}/children").json()
+    assert [c["status"] for c in children].count("done") == 2
+    broken = next(c for c in children if c["input_name"] == "plate2/broken.tif")
+    assert broken["status"] == "failed" and "TIFF" in broken["error"]
+    with fetch_archive(platform, parent_id) as zf:
+        names = zf.namelist()
+        failures = list(csv.DictReader(io.StringIO(zf.read("failures.csv").decode())))
+        cells = list(csv.DictReader(io.StringIO(zf.read("cells.csv").decode())))
+    assert f"plate1/{VAL_SMALL}/{VAL_SMALL}_labels.tif" in names
+    assert f"plate2/{VAL_OTHER}/{VAL_OTHER}_labels.tif" in names
+    assert {f["image"] for f in failures} == {"plate2/broken.tif", "notes.txt"}
+    assert {c["image"] for c in cells} == {f"plate1/{VAL_SMALL}.png", f"plate2/{VAL_OTHER}.png"}
+
+
+def test_several_files_in_one_request_make_a_batch(platform: Platform) -> None:
+    keys = [platform.upload(val_png(VAL_SMALL)), platform.upload(val_png(VAL_OTHER))]
+    job = platform.wait(platform.submit(keys))
+    assert job["status"] == "done" and job["children"] == {"total": 2, "done": 2, "failed": 0}
+
+
+def test_events_stream_until_done(platform: Platform) -> None:
+    job_id = platform.submit(platform.upload(val_png(VAL_SMALL)))
+    events = []
+    with platform.http.stream("GET", f"/api/jobs/{job_id}/events", timeout=120) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert events[-1]["status"] == "done"
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress)
+
+
+def test_single_files_from_the_archive(platform: Platform) -> None:
+    job = platform.wait(platform.submit(platform.upload(val_png(VAL_SMALL))))
+    names = platform.http.get(f"/api/jobs/{job['id']}/files").json()
+    assert "cells.csv" in names
+    resp = platform.http.get(f"/api/jobs/{job['id']}/files/cells.csv")
+    assert resp.status_code == 200 and resp.text.startswith("image,frame,label")
+    assert platform.http.get(f"/api/jobs/{job['id']}/files/nope.txt").status_code == 404
+
+
+def test_presigned_upload_on_local_storage(platform: Platform) -> None:
+    data = val_png(VAL_SMALL).read_bytes()
+    grant = platform.http.post("/api/uploads/presign", json={"name": "direct.png", "size": len(data)}).json()
+    assert platform.http.put(grant["url"] + "0", content=data).status_code == 403  # tampered signature
+    resp = platform.http.put(grant["url"], content=data)
+    assert resp.status_code == 201, resp.text
+    job = platform.wait(platform.submit(grant["key"]))
+    assert job["status"] == "done", job
+
+
+def test_metrics_count_jobs_and_uploads(platform: Platform) -> None:
+    platform.wait(platform.submit(platform.upload(val_png(VAL_SMALL))))
+    text = platform.http.get("/metrics").text
+    assert 'cellkiosk_jobs_total{status="done",type="segmentation"}' in text
+    assert "cellkiosk_upload_bytes_total" in text and "cellkiosk_queue_depth" in text
+    assert 'cellkiosk_stage_seconds_count{stage="predict",type="segmentation"}' in text
+
+
+def test_health_models_and_job_types(platform: Platform) -> None:
+    assert platform.http.get("/healthz").json() == {"status": "ok"}
+    assert platform.http.get("/readyz").json()["status"] == "ready"
+    models = platform.http.get("/api/models").json()
+    assert models[0]["name"] == "nuclear" and models[0]["metrics"]
+    types = platform.http.get("/api/job-types").json()
+    assert types[0]["name"] == "segmentation" and types[0]["default_model"] == "nuclear"
+    assert "channels" in types[0]["params_schema"]["properties"]
