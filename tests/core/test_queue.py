@@ -200,11 +200,6 @@ def test_touch_keeps_a_live_claim(queue: JobQueue) -> None:
     assert taken is not None and taken.message_id == delivery.message_id
 
 
-@pytest.mark.xfail(
-    reason="core/queue.py JobQueue.claim: XAUTOCLAIM with count=1 examines at most 10 pending entries and always "
-    "restarts at '0-0', so behind 10 live (touched) jobs an abandoned message is never taken over",
-    strict=True,
-)
 def test_abandoned_message_is_taken_over_behind_many_live_jobs(queue: JobQueue) -> None:
     live = []
     for i in range(10):

@@ -166,11 +166,6 @@ def test_multi_page_tiff_written_by_pillow(tmp_path: Path) -> None:
     assert [int(data[i].max()) for i in range(3)] == [0, 10, 20]
 
 
-@pytest.mark.xfail(
-    reason="imaging/io.py read_tiff reads only tif.series[0]: pages written by separate tifffile writes "
-    "(one series each) are silently dropped",
-    strict=True,
-)
 def test_multi_page_tiff_written_page_by_page_keeps_every_page() -> None:
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf) as writer:

@@ -202,11 +202,6 @@ def test_fill_holes_fills_a_ring_cells_hole(fill_holes: bool) -> None:
     assert (labels[hole] == 1).all() if fill_holes else (labels[hole] == 0).all()
 
 
-@pytest.mark.xfail(
-    reason="postprocess/deep_watershed.py fill_label_holes: the outer ring's hole includes the background "
-    "inside the inner ring, which is labelled with the outer ring's id, splitting it into two pieces",
-    strict=True,
-)
 def test_nested_rings_stay_connected() -> None:
     gt = np.zeros((80, 80), np.int32)
     gt[ring((80, 80), 20, 26)] = 1

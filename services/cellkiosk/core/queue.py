@@ -53,6 +53,19 @@ def connect_redis(url: str, socket_timeout_s: float = 30.0) -> redis.Redis:
     )
 
 
+# Count a child once; return 1 only to the call that completes the batch.
+COUNT_CHILD_SCRIPT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+local f = redis.call('HMGET', KEYS[2], 'children_done', 'children_failed', 'children_total')
+local finished = tonumber(f[1] or '0') + tonumber(f[2] or '0')
+local total = tonumber(f[3] or '0')
+if total > 0 and finished == total then return 1 end
+return 0
+"""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One queue message handed to a consumer."""
@@ -71,6 +84,7 @@ class JobQueue:
         # decode_responses=True clients return str; redis-py's stubs cannot express that, hence Any.
         self.redis: Any = client
         self._update = client.register_script(UPDATE_SCRIPT)
+        self._count_child = client.register_script(COUNT_CHILD_SCRIPT)
 
     # -- records -----------------------------------------------------------
     def create(self, job: Job, enqueue: bool = True) -> Job:
@@ -151,16 +165,13 @@ class JobQueue:
         return list(self.redis.lrange(children_key(parent_id), 0, -1))
 
     def count_child_finished(self, parent_id: str, child_id: str, ok: bool) -> bool:
-        """Count a finished child once; True when it was the batch's last one."""
-        if not self.redis.sadd(finished_children_key(parent_id), child_id):
-            return False
+        """Count a finished child once (atomically); True for exactly one call: the batch's last child."""
         field = "children_done" if ok else "children_failed"
-        self.redis.hincrby(job_key(parent_id), field, 1)
+        last = self._count_child(keys=[finished_children_key(parent_id), job_key(parent_id)], args=[child_id, field])
         parent = self.get(parent_id)
-        if parent is None:
-            return False
-        self.publish(parent)
-        return parent.children_done + parent.children_failed >= parent.children_total > 0
+        if parent is not None:
+            self.publish(parent)
+        return bool(last == 1)
 
     # -- delivery ------------------------------------------------------------
     def ensure_group(self, job_type: str) -> None:
@@ -178,11 +189,20 @@ class JobQueue:
     def claim(self, job_type: str, consumer: str, block_ms: int, visibility_timeout_s: float) -> Delivery | None:
         """Next message: first one abandoned by a dead consumer, else a new one (blocking)."""
         stream = queue_key(job_type)
-        _, claimed, *_ = self.redis.xautoclaim(
-            stream, CONSUMER_GROUP, consumer, min_idle_time=int(visibility_timeout_s * 1000), start_id="0-0", count=1
-        )
-        if claimed:
-            return self._delivery(job_type, claimed[0], redelivered=True)
+        cursor = "0-0"
+        for _ in range(1000):  # each call scans at most 10 x count pending entries: follow the cursor
+            cursor, claimed, *_ = self.redis.xautoclaim(
+                stream,
+                CONSUMER_GROUP,
+                consumer,
+                min_idle_time=int(visibility_timeout_s * 1000),
+                start_id=cursor,
+                count=1,
+            )
+            if claimed:
+                return self._delivery(job_type, claimed[0], redelivered=True)
+            if cursor == "0-0":
+                break
         reply = self.redis.xreadgroup(CONSUMER_GROUP, consumer, {stream: ">"}, count=1, block=block_ms)
         if not reply:
             return None

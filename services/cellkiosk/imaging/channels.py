@@ -73,7 +73,7 @@ def select_channels(
     n = image.shape[-1]
     if n == model_channels:
         return image
-    if model_channels == 1 and ("S" in source_axes or n in (3,)):
+    if model_channels == 1 and "S" in source_axes and n == 3:
         return to_single_channel(image)
     raise BadInputError(
         f"image has {n} channels, model '{model_name}' takes {model_channels}; "

@@ -71,14 +71,24 @@ def read_tiff(fh: IO[bytes], name: str, axes_hint: str | None, max_pixels: int) 
             if not tif.series:
                 raise BadInputError(f"{name}: not a readable TIFF (it holds no image data)")
             series = tif.series[0]
-            _check_size(series.shape, max_pixels, name)
+            same = [s for s in tif.series if s.shape == series.shape and s.dtype == series.dtype]
+            _check_size((len(same), *series.shape), max_pixels, name)
             axes = series.axes
-            data = series.asarray()
+            if len(same) > 1:  # pages written one by one: one series each
+                data = np.stack([s.asarray() for s in same])
+                axes = "Q" + axes
+            else:
+                data = series.asarray()
+            if len(same) < len(tif.series):
+                dropped = len(tif.series) - len(same)
+                skipped_note = f"{dropped} image(s) of another size in this TIFF were not analysed"
+            else:
+                skipped_note = ""
     except BadInputError:
         raise
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, MemoryError) as exc:
         raise BadInputError(f"{name}: not a readable TIFF ({exc})") from exc
-    notes = []
+    notes = [skipped_note] if skipped_note else []
     if axes_hint:
         hint = axes_hint.upper()
         if len(hint) != data.ndim:

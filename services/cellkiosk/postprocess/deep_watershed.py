@@ -57,14 +57,23 @@ def remove_small(labels: np.ndarray, min_px: int) -> np.ndarray:
 
 
 def fill_label_holes(labels: np.ndarray) -> np.ndarray:
-    """Fill background holes fully enclosed by a single label (in place)."""
+    """Fill background holes enclosed by a single label (in place).
+
+    A hole that holds (part of) another cell is left alone, so a cell nested
+    inside a ring-shaped one keeps its own hole and the ring stays one region.
+    """
     for index, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
         mask = labels[sl] == index
-        filled = ndi.binary_fill_holes(mask)
-        holes = filled & ~mask & (labels[sl] == 0)
-        labels[sl][holes] = index
+        enclosed = ndi.binary_fill_holes(mask) & ~mask
+        if not enclosed.any():
+            continue
+        pieces, n = ndi.label(enclosed)
+        other = np.bincount(pieces[labels[sl] != 0].ravel(), minlength=n + 1) > 0
+        fill = ~other
+        fill[0] = False
+        labels[sl][fill[pieces]] = index
     return labels
 
 
