@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import quote
 
 import boto3
@@ -173,7 +173,7 @@ class S3Storage(Storage):
         # An upload that fails midway (ObjectTooLargeError included) never creates the object: a single
         # PUT is not sent and a multipart upload is aborted, so a previous version under the key survives.
         with self._errors(key):
-            self._client.upload_fileobj(reader, self.bucket, full, ExtraArgs=extra, Config=_TRANSFER)
+            self._client.upload_fileobj(cast(BinaryIO, reader), self.bucket, full, ExtraArgs=extra, Config=_TRANSFER)
         return reader.bytes_read
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
