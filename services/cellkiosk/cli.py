@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -66,6 +67,76 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Analyse files/folders on a server into a results folder (resumable)."""
+    from cellkiosk.client.commands import submit
+
+    return submit(args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show a job."""
+    from cellkiosk.client.commands import status
+
+    return status(args)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Download and unpack a job's result."""
+    from cellkiosk.client.commands import download
+
+    return download(args)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a job."""
+    from cellkiosk.client.commands import cancel
+
+    return cancel(args)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List a server's models."""
+    from cellkiosk.client.commands import models
+
+    return models(args)
+
+
+def _client_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--server", default=os.environ.get("CELLKIOSK_SERVER", "http://127.0.0.1:8000"), help="gateway URL")
+    p.add_argument("--api-key", default=os.environ.get("CELLKIOSK_API_KEY"), help="sent as X-API-Key")
+    p.add_argument("--retries", type=int, default=5, help="retries on network errors and 429/503 (default 5)")
+    return p
+
+
+def _client_parsers(sub: argparse._SubParsersAction) -> None:
+    s = _client_options(sub.add_parser("submit", help="analyse images/folders into a results folder (resumable)"))
+    s.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
+    s.add_argument("--out", required=True, help="results folder (mirrors the input tree; summary.csv)")
+    s.add_argument("--type", default="segmentation", help="job type (default segmentation)")
+    s.add_argument("--model", help="model name (default: the server's default for the type)")
+    s.add_argument("--param", action="append", metavar="KEY=VALUE", help="job parameter; value read as JSON if it is")
+    s.add_argument("--include", action="append", metavar="GLOB", help="only files matching (default: images)")
+    s.add_argument("--exclude", action="append", metavar="GLOB", help="skip files matching")
+    s.add_argument("--concurrency", type=int, default=8, help="files in flight at once (default 8)")
+    s.add_argument("--presign-above", type=int, default=32 << 20, metavar="BYTES", help="presigned upload above")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary line (failures still)")
+    s.set_defaults(func=cmd_submit)
+    for name, func, what in (("status", cmd_status, "show a job"), ("cancel", cmd_cancel, "cancel a job")):
+        p = _client_options(sub.add_parser(name, help=what))
+        p.add_argument("job")
+        p.set_defaults(func=func, json=False)
+    sub.choices["status"].add_argument("--json", action="store_true", help="the job's full JSON")
+    d = _client_options(sub.add_parser("download", help="download and unpack a job's result"))
+    d.add_argument("job")
+    d.add_argument("--out", help="folder to unpack into (default ./JOB)")
+    d.add_argument("--wait", action="store_true", help="wait for the job to finish first")
+    d.set_defaults(func=cmd_download)
+    m = _client_options(sub.add_parser("models", help="the server's models and their cards"))
+    m.add_argument("--json", action="store_true", help="full model cards as JSON")
+    m.set_defaults(func=cmd_models)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per part."""
     p = argparse.ArgumentParser(prog="cellkiosk", description="Deep-learning analysis of microscopy images.")
@@ -98,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--flip-tta", action="store_true")
     ev.add_argument("--out", help="also write the JSON report here")
     ev.set_defaults(func=cmd_evaluate)
+    _client_parsers(sub)
     return p
 
 

@@ -123,3 +123,15 @@ def test_bad_arguments_raise(kwargs: dict[str, int]) -> None:
 def test_wrong_prediction_shape_raises() -> None:
     with pytest.raises(ValueError, match="predict_fn returned"):
         predict_tiled(np.zeros((4, 4, 1), dtype=np.float32), lambda b: b[:, :8], out_channels=1)
+
+
+@pytest.mark.parametrize("length", [520, 700, 1040, 1388, 2048, 5000])
+def test_fitted_tiles_cover_the_axis_with_the_fewest_pixels(length: int) -> None:
+    from cellkiosk.imaging.tiling import fit_tile
+
+    tile = fit_tile(length, 512, 64, 16)
+    assert tile % 16 == 0 and tile <= 512
+    starts = tile_grid(length, tile, 64)
+    assert len(starts) == len(tile_grid(length, 512, 64))
+    assert starts[-1] + tile == length and all(b - a <= tile - 64 for a, b in zip(starts, starts[1:]))
+    assert fit_tile(520, 512, 64, 16) == 304

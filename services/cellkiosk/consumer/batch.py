@@ -109,6 +109,7 @@ def fan_out_zip(ctx: JobContext, local: Path, name: str) -> None:
 def collect(ctx: JobContext) -> None:
     """Merge the children's archives into the parent's, with cells.csv and failures.csv."""
     job, queue, storage = ctx.job, ctx.queue, ctx.storage
+    ctx.timings.update(job.timings)  # keep the download/fan-out timings of the parent
     try:
         failures = json.loads(storage.get_bytes(f"{result_prefix(job.id)}{SKIPPED_FILE}"))
     except KeyNotFoundError:

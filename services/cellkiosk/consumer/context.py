@@ -50,6 +50,14 @@ class JobContext:
             self.timings[key] = round(self.timings.get(key, 0.0) + time.perf_counter() - self._stage_started, 4)
             self._stage = None
 
+    def snapshot_timings(self) -> dict[str, float]:
+        """Stage timings so far, the current stage included up to now (for job.json)."""
+        out = dict(self.timings)
+        if self._stage is not None:
+            key = self._stage.value
+            out[key] = round(out.get(key, 0.0) + time.perf_counter() - self._stage_started, 4)
+        return out
+
     def finish_timings(self) -> dict[str, float]:
         """Close the current stage and return all stage timings (seconds)."""
         self._close_stage()

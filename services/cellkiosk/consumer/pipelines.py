@@ -93,7 +93,7 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
             "cellkiosk_version": cellkiosk.__version__,
             "cells": len(rows),
             "created_at": job.created_at,
-            "timings_s": ctx.finish_timings(),
+            "timings_s": ctx.snapshot_timings(),
         }
         archive = Path(tmp) / "result.zip"
         write_segmentation_archive(

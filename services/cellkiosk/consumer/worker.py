@@ -85,7 +85,7 @@ class Worker:
         return None
 
     def _keepalive(self) -> None:
-        while not self.stop.wait(self.settings.heartbeat_s / 2):
+        while True:
             try:
                 self.queue.heartbeat(
                     self.name,
@@ -96,6 +96,8 @@ class Worker:
                     self.queue.touch(self.current, self.name)
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", extra={"error": str(exc)})
+            if self.stop.wait(self.settings.heartbeat_s / 2):
+                return
 
     # -- one message -----------------------------------------------------------
     def handle(self, delivery: Delivery) -> None:

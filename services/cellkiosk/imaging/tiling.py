@@ -39,6 +39,21 @@ def tile_grid(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
+def fit_tile(length: int, tile_px: int, overlap: int, multiple: int) -> int:
+    """The smallest tile (a multiple of ``multiple``, at most ``tile_px``) that covers ``length``
+    with as many tiles as ``tile_px`` would need.
+
+    A 520 px axis with 512 px tiles needs two tiles either way; two 304 px tiles do the same job
+    as two 512 px ones with 40 % less computation.
+    """
+    if length <= tile_px:
+        return length
+    n = len(tile_grid(length, tile_px, overlap))
+    fitted = -(-(length + (n - 1) * overlap) // n)
+    fitted = -(-fitted // multiple) * multiple
+    return min(tile_px, max(fitted, overlap + 1))
+
+
 def blend_window(size: int, overlap: int, taper_start: bool, taper_end: bool) -> np.ndarray:
     """1-D blending weights of a tile: 1 inside, a cosine ramp across the overlap at tapered ends.
 
@@ -123,7 +138,7 @@ def predict_tiled(
     if not 0 <= overlap_px < tile_px or batch_size < 1:
         raise ValueError(f"need 0 <= overlap_px < tile_px and batch_size >= 1; got {overlap_px}, {batch_size}")
     size_y, size_x = image.shape[:2]
-    tile_y, tile_x = min(tile_px, size_y), min(tile_px, size_x)
+    tile_y, tile_x = (fit_tile(n, tile_px, overlap_px, multiple) for n in (size_y, size_x))
     starts_y = tile_grid(size_y, tile_y, min(overlap_px, tile_y - 1))
     starts_x = tile_grid(size_x, tile_x, min(overlap_px, tile_x - 1))
     win_y = [blend_window(tile_y, overlap_px, i > 0, i < len(starts_y) - 1) for i in range(len(starts_y))]
