@@ -133,5 +133,5 @@ def test_fitted_tiles_cover_the_axis_with_the_fewest_pixels(length: int) -> None
     assert tile % 16 == 0 and tile <= 512
     starts = tile_grid(length, tile, 64)
     assert len(starts) == len(tile_grid(length, 512, 64))
-    assert starts[-1] + tile == length and all(b - a <= tile - 64 for a, b in zip(starts, starts[1:]))
+    assert starts[-1] + tile == length and all(b - a <= tile - 64 for a, b in zip(starts, starts[1:], strict=False))
     assert fit_tile(520, 512, 64, 16) == 304
