@@ -59,34 +59,63 @@ def remove_small(labels: np.ndarray, min_px: int) -> np.ndarray:
 def fill_label_holes(labels: np.ndarray) -> np.ndarray:
     """Fill background holes enclosed by a single label (in place).
 
-    A hole that holds (part of) another cell is left alone, so a cell nested
-    inside a ring-shaped one keeps its own hole and the ring stays one region.
+    Vectorized: every background region that does not touch the image border
+    and borders exactly one label becomes that label. A hole that also borders
+    another cell (a cell nested in a ring-shaped one) is left alone, so the
+    ring stays one region and the inner cell keeps its own hole filled.
     """
-    for index, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        mask = labels[sl] == index
-        enclosed = ndi.binary_fill_holes(mask) & ~mask
-        if not enclosed.any():
-            continue
-        pieces, n = ndi.label(enclosed)
-        other = np.bincount(pieces[labels[sl] != 0].ravel(), minlength=n + 1) > 0
-        fill = ~other
-        fill[0] = False
-        labels[sl][fill[pieces]] = index
+    holes, n = ndi.label(labels == 0)
+    if n == 0:
+        return labels
+    inner = np.ones(n + 1, dtype=bool)
+    inner[np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]])] = False
+    inner[0] = False
+    if not inner.any():
+        return labels
+    low = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.zeros(n + 1, dtype=np.int64)
+    for a, b in (
+        (holes[1:], labels[:-1]),
+        (holes[:-1], labels[1:]),
+        (holes[:, 1:], labels[:, :-1]),
+        (holes[:, :-1], labels[:, 1:]),
+    ):
+        touch = inner[a] & (b > 0)  # pixels of enclosed background next to a cell
+        np.minimum.at(low, a[touch], b[touch])
+        np.maximum.at(high, a[touch], b[touch])
+    fill_with = np.where(inner & (low == high), high, 0).astype(labels.dtype)
+    target = fill_with[holes]
+    labels[target > 0] = target[target > 0]
     return labels
 
 
-def keep_largest_piece(labels: np.ndarray) -> np.ndarray:
-    """Keep only the largest connected piece of each label (in place)."""
-    for index, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
+def flood_from_seeds(inner: np.ndarray, mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Watershed of ``-inner`` from ``seeds`` within ``mask``, run only where it matters.
+
+    A connected piece of the mask with one seed is that seed's cell outright;
+    only pieces holding two or more seeds (touching nuclei) are flooded, each
+    in its own bounding box. Pieces without a seed stay background, exactly as
+    a watershed over the whole mask would leave them.
+    """
+    pieces, n = ndi.label(mask)
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    if n == 0:
+        return labels
+    seed_piece = np.zeros(int(seeds.max()) + 1, dtype=np.int64)
+    seed_piece[seeds[seeds > 0]] = pieces[seeds > 0]
+    seed_ids = np.flatnonzero(seed_piece)
+    per_piece = np.bincount(seed_piece[seed_ids], minlength=n + 1)
+    owner = np.zeros(n + 1, dtype=np.int32)
+    single = per_piece[seed_piece[seed_ids]] == 1
+    owner[seed_piece[seed_ids[single]]] = seed_ids[single]
+    labels[:] = owner[pieces]
+    crowded = per_piece >= 2
+    for index, piece_sl in enumerate(ndi.find_objects(np.where(crowded[pieces], pieces, 0)), start=1):
+        if piece_sl is None:
             continue
-        mask = labels[sl] == index
-        pieces, n = ndi.label(mask)
-        if n > 1:
-            largest = np.argmax(np.bincount(pieces.ravel())[1:]) + 1
-            labels[sl][mask & (pieces != largest)] = 0
+        piece_mask = pieces[piece_sl] == index
+        flooded = watershed(-inner[piece_sl], markers=np.where(piece_mask, seeds[piece_sl], 0), mask=piece_mask)
+        labels[piece_sl][piece_mask] = flooded[piece_mask]
     return labels
 
 
@@ -117,10 +146,9 @@ def deep_watershed(
     seeds = find_seeds(inner, mask, params)
     if seeds.max() == 0:
         return np.zeros(foreground.shape, dtype=np.int32)
-    # Flood from the seeds downhill on the distance map, staying in the mask.
-    surface = (-inner).astype(np.float32)
-    labels = watershed(surface, markers=seeds, mask=mask).astype(np.int32)
-    labels = keep_largest_piece(labels)
+    # Flood from the seeds downhill on the distance map, staying in the mask: each cell grows from
+    # one connected seed through connected pixels, so every label is one connected region.
+    labels = flood_from_seeds(inner.astype(np.float32, copy=False), mask, seeds)
     if params.fill_holes:
         labels = fill_label_holes(labels)
     labels = remove_small(labels, params.min_cell_px)
