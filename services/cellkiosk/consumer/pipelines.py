@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 import cellkiosk
 from cellkiosk.consumer.archive import file_sha256, safe_stem, write_segmentation_archive
 from cellkiosk.consumer.batch import fan_out_zip
@@ -18,10 +20,12 @@ from cellkiosk.core.params import SegmentationParams, validate_params
 from cellkiosk.imaging.channels import select_channels
 from cellkiosk.imaging.io import read_image_bytes
 from cellkiosk.imaging.overlay import preview_png
+from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
 from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
 from cellkiosk.inference.store import ModelStore
 from cellkiosk.measure.cells import measure_cells
+from cellkiosk.postprocess.deep_watershed import WatershedParams
 
 
 @dataclass
@@ -37,14 +41,13 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
     """Segment every page of one image (or fan a zip out into child jobs)."""
     job = ctx.job
     params = validate_params(job.type, job.params)
-    assert isinstance(params, SegmentationParams)
+    assert isinstance(params, SegmentationParams) and job.input is not None
     card = services.models.get(job.model, job.type)
+    name = job.input_name or Path(job.input).name
     with tempfile.TemporaryDirectory(prefix=f"cellkiosk-{job.id}-") as tmp:
         ctx.stage(Stage.DOWNLOAD, 2)
         local = Path(tmp) / "input"
-        assert job.input is not None
         ctx.storage.download_file(job.input, local)
-        name = job.input_name or Path(job.input).name
         if zipfile.is_zipfile(local) and job.parent is None:
             ctx.stage(Stage.FANOUT, 5)
             fan_out_zip(ctx, local, name)
@@ -55,62 +58,54 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         data = select_channels(loaded.data, card.n_channels, params.channels, card.name, loaded.source_axes)
         ws = watershed_params(card, params.watershed_overrides())
         tile_px = params.tile_px or card.inputs.tile_px
-        pages, rows = [], []
-        n = data.shape[0]
-        for i in range(n):
-            base = 5 + 85 * i / n
-            ctx.stage(Stage.PREDICT, base)
-            heads = predict_heads(
-                data[i],
-                card,
-                services.predictor,
-                tile_px,
-                card.inputs.tile_overlap_px,
-                ctx.settings.predict_batch_size,
-                params.flip_tta,
-                on_progress=partial(_page_progress, ctx, base, n),
-            )
-            ctx.stage(Stage.POSTPROCESS, base + 60 / n)
-            labels = labels_from_heads(heads, card, ws)
-            ctx.stage(Stage.MEASURE, base + 80 / n)
-            rows += measure_cells(labels, loaded.data[i], name, frame=i)
-            pages.append(labels)
+        pages, rows = segment_pages(ctx, services, card, data, loaded.data, name, params, ws, tile_px)
         ctx.stage(Stage.UPLOAD, 92)
-        stem = safe_stem(name)
         info = {
-            "job_id": job.id,
-            "type": job.type,
-            "input": name,
-            "input_sha256": file_sha256(local),
-            "input_shape_pyxc": list(loaded.data.shape),
-            "source_axes": loaded.source_axes,
-            "notes": loaded.notes,
-            "model": {"name": card.name, "version": card.version},
-            "params": job.params,
-            "postprocess": asdict(ws),
-            "tile_px": tile_px,
-            "predictor": services.predictor_name,
-            "cellkiosk_version": cellkiosk.__version__,
-            "cells": len(rows),
-            "created_at": job.created_at,
+            "job_id": job.id, "type": job.type, "input": name, "input_sha256": file_sha256(local),
+            "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
+            "model": {"name": card.name, "version": card.version}, "params": job.params,
+            "postprocess": asdict(ws), "tile_px": tile_px, "predictor": services.predictor_name,
+            "cellkiosk_version": cellkiosk.__version__, "cells": len(rows), "created_at": job.created_at,
             "timings_s": ctx.snapshot_timings(),
-        }
+        }  # fmt: skip
+        stem = safe_stem(name)
         archive = Path(tmp) / "result.zip"
-        write_segmentation_archive(
-            archive, stem, pages, preview_png(data[0], pages[0]), rows, loaded.data.shape[-1], info
-        )
+        overlay = preview_png(data[0], pages[0])
+        write_segmentation_archive(archive, stem, pages, overlay, rows, loaded.data.shape[-1], info)
         key = f"{result_prefix(job.id)}{stem}_results.zip"
         ctx.storage.put_file(key, archive, content_type="application/zip")
-    ctx.queue.finish(
-        job.id,
-        JobStatus.DONE,
-        ctx.settings.job_ttl_s,
-        output=key,
-        progress=100.0,
-        stage=Stage.UPLOAD,
-        timings=ctx.finish_timings(),
-    )
+    ctx.queue.finish(job.id, JobStatus.DONE, ctx.settings.job_ttl_s, output=key, progress=100.0, stage=Stage.UPLOAD,
+                     timings=ctx.finish_timings())  # fmt: skip
     ctx.queue.schedule_cleanup(result_prefix(job.id), time.time() + ctx.settings.job_ttl_s)
+
+
+def segment_pages(
+    ctx: JobContext,
+    services: Services,
+    card: ModelCard,
+    data: np.ndarray,
+    raw: np.ndarray,
+    name: str,
+    params: SegmentationParams,
+    ws: WatershedParams,
+    tile_px: int,
+) -> tuple[list[np.ndarray], list[dict[str, object]]]:
+    """Labels and measurement rows of every page; each stage boundary is a cancel point."""
+    pages, rows = [], []
+    n = data.shape[0]
+    for i in range(n):
+        base = 5 + 85 * i / n
+        ctx.stage(Stage.PREDICT, base)
+        heads = predict_heads(
+            data[i], card, services.predictor, tile_px, card.inputs.tile_overlap_px,
+            ctx.settings.predict_batch_size, params.flip_tta, on_progress=partial(_page_progress, ctx, base, n),
+        )  # fmt: skip
+        ctx.stage(Stage.POSTPROCESS, base + 60 / n)
+        labels = labels_from_heads(heads, card, ws)
+        ctx.stage(Stage.MEASURE, base + 80 / n)
+        rows += measure_cells(labels, raw[i], name, frame=i)
+        pages.append(labels)
+    return pages, rows
 
 
 def _page_progress(ctx: JobContext, base: float, pages: int, fraction: float) -> None:

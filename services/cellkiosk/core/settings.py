@@ -57,7 +57,9 @@ class ConsumerSettings(CommonSettings):
     block_ms: int = Field(5000, gt=0, le=20000, description="Longest blocking read (under the 30 s socket timeout)")
     max_attempts: int = Field(3, gt=0)
     heartbeat_s: float = 10.0
-    max_image_pixels: int = Field(2**31, gt=0, description="Largest image (pages x Y x X x C) accepted")
+    max_image_pixels: int = Field(
+        400_000_000, gt=0, description="Largest image (pages x Y x X x C) accepted; ~12 bytes/pixel of RAM"
+    )
     max_zip_members: int = 10_000
     max_zip_bytes: int = Field(20 * 1024**3, description="Largest total uncompressed size of a zip")
     max_zip_ratio: float = Field(200.0, description="Largest compression ratio of a zip member (zip bombs)")
