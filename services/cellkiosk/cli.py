@@ -119,7 +119,13 @@ def _client_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--include", action="append", metavar="GLOB", help="only files matching (default: images)")
     s.add_argument("--exclude", action="append", metavar="GLOB", help="skip files matching")
     s.add_argument("--concurrency", type=int, default=8, help="files in flight at once (default 8)")
-    s.add_argument("--presign-above", type=int, default=32 << 20, metavar="BYTES", help="presigned upload above")
+    s.add_argument(
+        "--presign-above",
+        type=int,
+        default=32 << 20,
+        metavar="BYTES",
+        help="upload larger files with a presigned PUT (default 32 MiB)",
+    )
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary line (failures still)")
     s.set_defaults(func=cmd_submit)
     for name, func, what in (("status", cmd_status, "show a job"), ("cancel", cmd_cancel, "cancel a job")):
@@ -135,6 +141,15 @@ def _client_parsers(sub: argparse._SubParsersAction) -> None:
     m = _client_options(sub.add_parser("models", help="the server's models and their cards"))
     m.add_argument("--json", action="store_true", help="full model cards as JSON")
     m.set_defaults(func=cmd_models)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a checkpoint as a model directory with a measured model card."""
+    from cellkiosk.training.finalize import export_and_measure
+
+    card = export_and_measure(Path(args.checkpoint), Path(args.run), Path(args.out), Path(args.data), args.version)
+    print(json.dumps(card.metrics, indent=2))
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -170,13 +185,20 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="also write the JSON report here")
     ev.set_defaults(func=cmd_evaluate)
     _client_parsers(sub)
+    ex = sub.add_parser("export", help="export a checkpoint to models/<name>/<version> with measured metrics")
+    ex.add_argument("--checkpoint", default="runs/nuclear/last.keras")
+    ex.add_argument("--run", default="runs/nuclear", help="training run folder (config, log)")
+    ex.add_argument("--out", default="models/nuclear/1")
+    ex.add_argument("--data", default="../shared/data/dsb2018")
+    ex.add_argument("--version", default="1")
+    ex.set_defaults(func=cmd_export)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cellkiosk`` console script."""
     args = parser().parse_args(argv)
-    if args.command in ("train", "evaluate"):
+    if args.command in ("train", "evaluate", "export"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "train" and args.modality is None:
         args.modality = ["fluorescence"]

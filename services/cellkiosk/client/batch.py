@@ -131,7 +131,7 @@ class BatchRun:
             self._fail(sha, files[0], exc.detail)
         except OSError as exc:  # the local file vanished, or the results folder is not writable
             self._fail(sha, files[0], f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - one file's surprise must not sink the others
+        except Exception as exc:  # one file's surprise must not sink the others (STYLE 7)
             self._fail(sha, files[0], f"unexpected {type(exc).__name__}: {exc}")
 
     def _already_done(self, entry: Entry, outputs: list[str]) -> bool:

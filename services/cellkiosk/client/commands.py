@@ -9,10 +9,13 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cellkiosk.client.api import Client, JobFailed
 from cellkiosk.client.http import ApiError, ServerUnreachable
+
+if TYPE_CHECKING:
+    from cellkiosk.client.batch import BatchOptions, BatchResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -62,22 +65,30 @@ def submit(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     options = BatchOptions(args.type, args.model, params, args.concurrency)
     with client_of(args, presign_above_bytes=args.presign_above) as client:
-        code = guarded(lambda: _check_server(client, options.job_type))
+        code = guarded(lambda: _check_server(client, options))
         if code:
             return code
         result = BatchRun(client, out, options, make_reporter(args.quiet), threading.Event()).run(files)
     return report(result, out, args.quiet)
 
 
-def _check_server(client: Client, job_type: str) -> int:
-    types = {t["name"] for t in client.job_types()}
-    if job_type not in types:
-        print(f"error: this server runs no '{job_type}' jobs; it runs: {', '.join(sorted(types))}", file=sys.stderr)
+def _check_server(client: Client, options: BatchOptions) -> int:
+    """Exit code 2 with a message when the server cannot run these jobs at all (before any upload)."""
+    kinds = {t["name"]: t for t in client.job_types()}
+    kind = kinds.get(options.job_type)
+    problem = None
+    if kind is None:
+        problem = f"this server runs no '{options.job_type}' jobs; it runs: {', '.join(sorted(kinds))}"
+    elif not kind["models"] or (options.model and options.model not in kind["models"]):
+        have = ", ".join(kind["models"]) or "none"
+        problem = f"no model '{options.model or 'default'}' for {options.job_type} here (installed: {have})"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
 
-def report(result: Any, out: Path, quiet: bool) -> int:
+def report(result: BatchResult, out: Path, quiet: bool) -> int:
     """Print the outcome of a batch run; return its exit code."""
     counts: dict[str, int] = {}
     for row in result.rows:
@@ -151,6 +162,13 @@ def models(args: argparse.Namespace) -> int:
         return guarded(lambda: _print_models(client.models(), args.json))
 
 
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers worth a table cell: ``val_overall`` when the card has it, else top-level numbers."""
+    overall = metrics.get("val_overall")
+    source = overall if isinstance(overall, dict) else metrics
+    return {k: v for k, v in source.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
 def _print_models(cards: list[dict[str, Any]], as_json: bool) -> int:
     if as_json:
         print(json.dumps(cards, indent=2))
@@ -162,7 +180,7 @@ def _print_models(cards: list[dict[str, Any]], as_json: bool) -> int:
     for card in cards:
         inputs = card.get("inputs") or {}
         channels = ", ".join(str(c.get("name", "?")) for c in inputs.get("channels", []))
-        metrics = {k: v for k, v in (card.get("metrics") or {}).items() if isinstance(v, int | float)}
+        metrics = headline_metrics(card.get("metrics") or {})
         table.add_row(
             f"{card.get('name')} v{card.get('version')}",
             str(card.get("job_type", "")),
