@@ -18,8 +18,13 @@ from cellkiosk.training.evaluate import megapixels, predict_samples, score_predi
 from cellkiosk.training.export import export_saved_model
 
 log = logging.getLogger(__name__)
-DEFAULT_POSTPROCESS = {"foreground_threshold": 0.5, "seed_threshold": 0.5, "min_seed_px": 4, "min_cell_px": 15,
-                       "fill_holes": True}
+DEFAULT_POSTPROCESS = {
+    "foreground_threshold": 0.5,
+    "seed_threshold": 0.5,
+    "min_seed_px": 4,
+    "min_cell_px": 15,
+    "fill_holes": True,
+}
 
 
 def load_checkpoint(path: Path) -> Any:
@@ -53,6 +58,7 @@ def training_summary(run_dir: Path) -> dict[str, Any]:
 def export_and_measure(checkpoint: Path, run_dir: Path, out: Path, data_dir: Path, version: str) -> ModelCard:
     """Export the checkpoint, tune post-processing on val fluorescence, measure every modality, write the card."""
     model = load_checkpoint(checkpoint)
+    final, out = out, out.with_name(f".{out.name}.partial")  # consumers never see a half-written model
     if out.exists():
         shutil.rmtree(out)
     card = nuclear_card(version, DEFAULT_POSTPROCESS, training_summary(run_dir), {})
@@ -81,6 +87,10 @@ def export_and_measure(checkpoint: Path, run_dir: Path, out: Path, data_dir: Pat
     card.write(out)
     for name in ("training_log.csv", "loss.png"):
         shutil.copy(run_dir / name, out / name)
+    if final.exists():
+        shutil.rmtree(final)
+    out.rename(final)
+    card.path = final
     return card
 
 
