@@ -30,6 +30,8 @@ class ModelStore:
         """The newest version of every model, sorted by name."""
         newest: dict[str, ModelCard] = {}
         for card_path in sorted(self.root.glob(f"*/*/{CARD_FILE}")):
+            if any(part.startswith(".") for part in card_path.relative_to(self.root).parts):
+                continue  # hidden: e.g. a model being exported
             try:
                 card = ModelCard.read(card_path.parent)
             except (ValidationError, OSError, ValueError) as exc:
