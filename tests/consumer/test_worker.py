@@ -1,0 +1,52 @@
+"""The consumer loop's outcomes: dead letters, redelivered finished jobs, stage timings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cellkiosk.consumer.worker import Worker
+from cellkiosk.core.jobs import Job, JobStatus, dead_letter_key, job_key
+from tests.fixtures.platform import Platform, start_worker
+from tests.integration.conftest import VAL_SMALL, val_png
+
+
+def idle_worker(make_platform: Any, **settings: Any) -> tuple[Platform, Worker]:
+    p: Platform = make_platform(workers=0)
+    cs = p.consumer_settings.model_copy(update={"consumer_name": "direct", **settings})
+    worker, _ = start_worker(cs, p.storage, p.queue, "direct")
+    worker.stop.set()  # we drive handle() ourselves
+    return p, worker
+
+
+def test_job_that_keeps_killing_consumers_goes_to_dead_letter(make_platform: Any) -> None:
+    p, worker = idle_worker(make_platform, max_attempts=2)
+    job = p.queue.create(Job(type="segmentation", model="nuclear", input=p.upload(val_png(VAL_SMALL))))
+    p.queue.redis.hset(job_key(job.id), "attempts", 2)  # two consumers already died on it
+    delivery = p.queue.claim("segmentation", "direct", 100, 60)
+    assert delivery is not None
+    worker.handle(delivery)
+    failed = p.queue.get(job.id)
+    assert (
+        failed is not None and failed.status == JobStatus.FAILED and "gave up after 2 attempts" in (failed.error or "")
+    )
+    dead = p.queue.redis.xrange(dead_letter_key("segmentation"))
+    assert [fields["job"] for _, fields in dead] == [job.id]
+    assert p.queue.depth("segmentation") == 0
+
+
+def test_redelivered_finished_job_is_acked_not_rerun(make_platform: Any) -> None:
+    p, worker = idle_worker(make_platform)
+    job = p.queue.create(Job(type="segmentation", model="nuclear", input=p.upload(val_png(VAL_SMALL))))
+    delivery = p.queue.claim("segmentation", "direct", 100, 60)
+    assert delivery is not None
+    worker.handle(delivery)
+    done = p.queue.get(job.id)
+    assert done is not None and done.status == JobStatus.DONE and done.attempts == 1
+    assert set(done.timings) >= {"download", "preprocess", "predict", "postprocess", "measure", "upload"}
+    p.queue.enqueue("segmentation", job.id)  # a duplicate delivery, e.g. after a crash before the ack
+    again = p.queue.claim("segmentation", "direct", 100, 60)
+    assert again is not None
+    worker.handle(again)
+    after = p.queue.get(job.id)
+    assert after is not None and after.attempts == 1 and after.finished_at == done.finished_at
+    assert p.queue.depth("segmentation") == 0
