@@ -21,6 +21,7 @@ def test_tiny_training_run_checkpoints_and_resumes(tmp_path: Path) -> None:
         base_filters=4,
         depth=2,
         limit_images=3,
+        jit_compile=False,
     )
     ckpt = train(cfg)
     assert ckpt.exists()

@@ -38,6 +38,7 @@ class TrainConfig:
     depth: int = 4
     seed: int = 0
     limit_images: int | None = None
+    jit_compile: bool = True  # XLA: ~30 % faster steps on CPU, ~15 s to compile
 
 
 def prepare(samples: list[Sample]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -106,7 +107,7 @@ def build_or_resume(cfg: TrainConfig, out: Path) -> tuple[Any, int]:
         return model, epoch
     keras.utils.set_random_seed(cfg.seed)
     model = build_unet(1, cfg.base_filters, cfg.depth)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=heads_loss, jit_compile=True)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=heads_loss, jit_compile=cfg.jit_compile)
     return model, 0
 
 
