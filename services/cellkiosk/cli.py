@@ -67,6 +67,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
+    """Score a CTC tracking result, or track a sequence's ground-truth markers and score that; prints JSON."""
+    from cellkiosk.evaluation.tracking import link_ground_truth, score_tracking
+    from cellkiosk.tracking.params import TrackingParams
+
+    if bool(args.link_gt) == bool(args.res or args.gt) or (args.link_gt and not args.out):
+        print("evaluate-tracking: give either --res DIR --gt DIR, or --link-gt SEQ_DIR --out DIR", file=sys.stderr)
+        return 2
+    if args.link_gt:
+        params = TrackingParams.model_validate(json.loads(args.params) if args.params else {})
+        report = link_ground_truth(args.link_gt, args.out, params, args.threads, args.division_tolerance)
+        valid = not report["problems"]
+    else:
+        if not (args.res and args.gt):
+            print("evaluate-tracking: --res and --gt go together", file=sys.stderr)
+            return 2
+        scores = score_tracking(args.res, args.gt, args.division_tolerance, args.threads)
+        report, valid = scores.to_json(), scores.valid
+    text = json.dumps(report, indent=2)
+    if args.report:
+        Path(args.report).write_text(text)
+    print(text)
+    return 0 if valid else 1
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     """Analyse files/folders on a server into a results folder (resumable)."""
     from cellkiosk.client.commands import submit
@@ -184,6 +209,16 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--flip-tta", action="store_true")
     ev.add_argument("--out", help="also write the JSON report here")
     ev.set_defaults(func=cmd_evaluate)
+    et = sub.add_parser("evaluate-tracking", help="TRA, DET and division F1 of a CTC result (or of GT-marker linking)")
+    et.add_argument("--res", help="CTC result folder (res_track.txt, maskTTT.tif)")
+    et.add_argument("--gt", help="CTC ground-truth folder, e.g. .../01_GT")
+    et.add_argument("--link-gt", metavar="SEQ_DIR", help="track a sequence's GT markers, e.g. .../SIM+/01")
+    et.add_argument("--out", help="with --link-gt: folder for the CTC result")
+    et.add_argument("--params", help="tracker overrides as JSON, e.g. '{\"max_distance_px\": 25}'")
+    et.add_argument("--division-tolerance", type=int, default=0, help="frames a division may be off, BC(i)")
+    et.add_argument("--threads", type=int, default=1, help="processes for mask matching (0: all CPUs)")
+    et.add_argument("--report", help="also write the JSON report here")
+    et.set_defaults(func=cmd_evaluate_tracking)
     _client_parsers(sub)
     ex = sub.add_parser("export", help="export a checkpoint to models/<name>/<version> with measured metrics")
     ex.add_argument("--checkpoint", default="runs/nuclear/last.keras")
