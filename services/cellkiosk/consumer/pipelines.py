@@ -17,7 +17,7 @@ from cellkiosk.consumer.batch import fan_out_zip
 from cellkiosk.consumer.context import JobContext
 from cellkiosk.core.jobs import JobStatus, Stage, result_prefix
 from cellkiosk.core.params import SegmentationParams, validate_params
-from cellkiosk.imaging.channels import select_channels
+from cellkiosk.imaging.channels import drop_alpha, select_channels
 from cellkiosk.imaging.io import read_image_bytes
 from cellkiosk.imaging.overlay import preview_png
 from cellkiosk.inference.model_card import ModelCard
@@ -58,7 +58,8 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         data = select_channels(loaded.data, card.n_channels, params.channels, card.name, loaded.source_axes)
         ws = watershed_params(card, params.watershed_overrides())
         tile_px = params.tile_px or card.inputs.tile_px
-        pages, rows = segment_pages(ctx, services, card, data, loaded.data, name, params, ws, tile_px)
+        raw = drop_alpha(loaded.data, loaded.source_axes)  # measured: every real channel, alpha excluded
+        pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px)
         ctx.stage(Stage.UPLOAD, 92)
         info = {
             "job_id": job.id, "type": job.type, "input": name, "input_sha256": file_sha256(local),
@@ -71,7 +72,7 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         stem = safe_stem(name)
         archive = Path(tmp) / "result.zip"
         overlay = preview_png(data[0], pages[0])
-        write_segmentation_archive(archive, stem, pages, overlay, rows, loaded.data.shape[-1], info)
+        write_segmentation_archive(archive, stem, pages, overlay, rows, raw.shape[-1], info)
         key = f"{result_prefix(job.id)}{stem}_results.zip"
         ctx.storage.put_file(key, archive, content_type="application/zip")
     ctx.queue.finish(job.id, JobStatus.DONE, ctx.settings.job_ttl_s, output=key, progress=100.0, stage=Stage.UPLOAD,
@@ -103,7 +104,7 @@ def segment_pages(
         ctx.stage(Stage.POSTPROCESS, base + 60 / n)
         labels = labels_from_heads(heads, card, ws)
         ctx.stage(Stage.MEASURE, base + 80 / n)
-        rows += measure_cells(labels, raw[i], name, frame=i)
+        rows += measure_cells(labels, raw[i], name, frame=i)  # raw: alpha already dropped
         pages.append(labels)
     return pages, rows
 

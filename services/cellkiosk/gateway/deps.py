@@ -6,7 +6,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, APIKeyQuery
 
 from cellkiosk.core.queue import JobQueue
 from cellkiosk.core.settings import GatewaySettings
@@ -15,6 +15,7 @@ from cellkiosk.gateway.metrics import GatewayMetrics
 from cellkiosk.inference.store import ModelStore
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+api_key_query = APIKeyQuery(name="api_key", auto_error=False)  # for EventSource and plain links
 
 
 def get_queue(request: Request) -> JobQueue:
@@ -49,8 +50,13 @@ SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)] = None) -> None:
-    """When the server has API keys, every /api call must send one of them."""
+def require_api_key(
+    settings: SettingsDep,
+    header_key: Annotated[str | None, Security(api_key_header)] = None,
+    query_key: Annotated[str | None, Security(api_key_query)] = None,
+) -> None:
+    """When the server has API keys, every /api call must send one (X-API-Key header, or ?api_key=)."""
+    key = header_key or query_key
     if not settings.api_keys:
         return
     if key is None or not any(secrets.compare_digest(key, k) for k in settings.api_keys):

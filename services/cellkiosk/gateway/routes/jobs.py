@@ -124,7 +124,7 @@ async def job_events(job_id: str, request: Request, queue: QueueDep) -> Streamin
     )
 
 
-def _done_or_409(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
+def done_or_409(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
     job = _job_or_404(queue, job_id)
     if job.status != JobStatus.DONE:
         detail = f"job is {job.status.value}" + (f": {job.error}" if job.error else "; the result is not ready yet")
@@ -137,7 +137,7 @@ def _done_or_409(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, s
 @router.get("/jobs/{job_id}/result", summary="The result archive (zip)", response_class=StreamingResponse)
 def get_result(job_id: str, queue: QueueDep, storage: StoreDep, settings: SettingsDep) -> Response:
     """Stream the archive (local storage) or redirect to a presigned download URL (S3)."""
-    _, key = _done_or_409(queue, storage, job_id)
+    _, key = done_or_409(queue, storage, job_id)
     filename = PurePosixPath(key).name
     url = storage.presign_get(key, settings.presign_expires_s, filename=filename)
     if url:
@@ -170,7 +170,7 @@ def _archive_member(storage: Storage, key: str, name: str | None) -> list[str] |
 @router.get("/jobs/{job_id}/files", response_model=list[str], summary="Files in the result archive")
 def list_files(job_id: str, queue: QueueDep, storage: StoreDep) -> list[str]:
     """Names of the files in the result archive."""
-    _, key = _done_or_409(queue, storage, job_id)
+    _, key = done_or_409(queue, storage, job_id)
     names = _archive_member(storage, key, None)
     assert isinstance(names, list)
     return names
@@ -182,7 +182,7 @@ MEDIA = {".csv": "text/csv", ".png": "image/png", ".tif": "image/tiff", ".json":
 @router.get("/jobs/{job_id}/files/{name:path}", summary="One file of the result archive")
 def get_file(job_id: str, name: str, queue: QueueDep, storage: StoreDep) -> Response:
     """One file (labels TIFF, overlay PNG, cells.csv, job.json) without the whole archive."""
-    _, key = _done_or_409(queue, storage, job_id)
+    _, key = done_or_409(queue, storage, job_id)
     data = _archive_member(storage, key, name)
     assert isinstance(data, bytes)
     suffix = PurePosixPath(name).suffix.lower()

@@ -1,0 +1,279 @@
+"""What the web portal needs to show results without downloading them, and to look inside uploads.
+
+Label images travel to the browser as lossless RGB PNGs (id = R + 256·G + 65536·B), the input image
+as an 8-bit PNG of what the overlay is drawn on; neither needs a TIFF decoder in the browser.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+import numpy as np
+import tifffile
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel
+
+from cellkiosk.core.errors import BadInputError
+from cellkiosk.core.jobs import Job
+from cellkiosk.core.storage import KeyNotFoundError, Storage
+from cellkiosk.gateway.deps import QueueDep, StoreDep, require_api_key
+from cellkiosk.gateway.routes.jobs import done_or_409
+from cellkiosk.imaging.channels import drop_alpha
+from cellkiosk.imaging.io import CHANNEL_AXES, PAGE_AXES, is_image_name, read_image_bytes
+from cellkiosk.imaging.overlay import display_image
+
+router = APIRouter(prefix="/api", tags=["views"], dependencies=[Depends(require_api_key)])
+MAX_VIEW_SIDE_PX = 4096  # larger images are shown subsampled by a whole stride (canvas size limits)
+MAX_INSPECT_BYTES = 512 << 20  # uploads larger than this are not looked into before the analysis
+MAX_PNG_LABEL = (1 << 24) - 1  # what three 8-bit channels hold
+IMMUTABLE = {"Cache-Control": "private, max-age=86400"}  # a finished job's results never change
+LABELS_SUFFIX = "_labels.tif"
+PageQuery = Annotated[int, Query(ge=0, description="Page (frame) of a multi-page image, 0-based")]
+
+
+class ViewInfo(BaseModel):
+    """One labelled image of a finished job, as the portal's viewer needs it."""
+
+    stem: str
+    input_name: str | None
+    pages: int
+    height: int
+    width: int
+    stride: int
+    labels_file: str
+    overlay_file: str | None
+    cells_file: str | None
+
+
+class UploadInfo(BaseModel):
+    """What an upload holds, read from its header before any analysis."""
+
+    key: str
+    name: str
+    size: int
+    kind: Literal["image", "zip", "unknown"]
+    pages: int | None = None
+    height: int | None = None
+    width: int | None = None
+    channels: int | None = None
+    dtype: str | None = None
+    axes: str | None = None
+    images: int | None = None
+    note: str | None = None
+    error: str | None = None
+
+
+def view_stride(height: int, width: int, max_side: int = MAX_VIEW_SIDE_PX) -> int:
+    """The whole-number subsampling that brings the longer side to at most ``max_side``."""
+    return max(1, -(-max(height, width) // max_side))
+
+
+def encode_labels_png(labels: np.ndarray) -> bytes:
+    """Encode (Y, X) labels losslessly as an RGB PNG: id = R + 256·G + 65536·B."""
+    ids = labels.astype(np.uint32, copy=False)
+    rgb = np.stack([ids & 0xFF, (ids >> 8) & 0xFF, (ids >> 16) & 0xFF], axis=-1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def encode_rgb_png(rgb: np.ndarray) -> bytes:
+    """Encode a (Y, X, 3) uint8 image as PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def display_channels(image: np.ndarray, source_axes: str, channels: list[int] | None) -> np.ndarray:
+    """The (Y, X, C) channels to show: the one picked for the model if just one, else all but alpha."""
+    if channels and len(channels) == 1 and 0 <= channels[0] < image.shape[-1]:
+        return image[..., channels[0] : channels[0] + 1]
+    return drop_alpha(image, source_axes)
+
+
+@contextmanager
+def _stored_file(storage: Storage, key: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="cellkiosk-view-") as tmp:
+        local = Path(tmp) / "object"
+        storage.download_file(key, local)
+        yield local
+
+
+def _single_job(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
+    job, key = done_or_409(queue, storage, job_id)
+    if job.children_total:
+        raise HTTPException(
+            400,
+            f"job '{job_id}' is a batch of {job.children_total} images: view each through its own job "
+            f"(GET /api/jobs/{job_id}/children)",
+        )
+    return job, key
+
+
+def _labels_stack(storage: Storage, key: str, stem: str) -> np.ndarray:
+    name = f"{stem}{LABELS_SUFFIX}"
+    with _stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
+        if name not in zf.namelist():
+            raise HTTPException(404, f"no labels '{name}' in this result; see /view for the images it holds")
+        labels = np.asarray(tifffile.imread(io.BytesIO(zf.read(name))))
+    return labels if labels.ndim == 3 else labels[np.newaxis]
+
+
+def _page_or_404(count: int, page: int) -> None:
+    if page >= count:
+        raise HTTPException(404, f"page {page} does not exist: this image has {count} page(s), numbered from 0")
+
+
+@router.get("/jobs/{job_id}/view", response_model=list[ViewInfo], summary="The labelled images of a finished job")
+def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]:
+    """Size, pages and file names of each labelled image (one for a segmentation job)."""
+    job, key = _single_job(queue, storage, job_id)
+    out = []
+    with _stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
+        names = zf.namelist()
+        for name in names:
+            if "/" in name or not name.endswith(LABELS_SUFFIX):
+                continue
+            stem = name[: -len(LABELS_SUFFIX)]
+            with tifffile.TiffFile(io.BytesIO(zf.read(name))) as tif:
+                shape = tif.series[0].shape
+            pages = int(np.prod(shape[:-2], dtype=np.int64)) if len(shape) > 2 else 1
+            height, width = int(shape[-2]), int(shape[-1])
+            overlay = f"{stem}_overlay.png"
+            out.append(
+                ViewInfo(
+                    stem=stem,
+                    input_name=job.input_name,
+                    pages=pages,
+                    height=height,
+                    width=width,
+                    stride=view_stride(height, width),
+                    labels_file=name,
+                    overlay_file=overlay if overlay in names else None,
+                    cells_file="cells.csv" if "cells.csv" in names else None,
+                )
+            )
+    return out
+
+
+@router.get(
+    "/jobs/{job_id}/view/{stem}/labels.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="One page of the labels as an RGB PNG (id = R + 256·G + 65536·B)",
+)
+def labels_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: PageQuery = 0) -> Response:
+    """Lossless labels of one page, subsampled by the view's stride for very large images."""
+    _, key = _single_job(queue, storage, job_id)
+    stack = _labels_stack(storage, key, stem)
+    _page_or_404(stack.shape[0], page)
+    if int(stack.max(initial=0)) > MAX_PNG_LABEL:
+        raise HTTPException(422, f"labels above {MAX_PNG_LABEL:,} cannot be shown; download the labels TIFF")
+    stride = view_stride(*stack.shape[1:])
+    return Response(encode_labels_png(stack[page, ::stride, ::stride]), media_type="image/png", headers=IMMUTABLE)
+
+
+@router.get(
+    "/jobs/{job_id}/view/{stem}/image.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="One page of the input image, normalized to 8 bits, as a PNG",
+)
+def image_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: PageQuery = 0) -> Response:
+    """The image the labels were made from (percentile-normalized; the model's channel if one was picked)."""
+    job, key = _single_job(queue, storage, job_id)
+    _labels_stack(storage, key, stem)  # 404 for a stem this job does not have
+    if not job.input or not storage.exists(job.input):
+        raise HTTPException(410, "the input image has expired; the labels and cells.csv are still here")
+    name = job.input_name or PurePosixPath(job.input).name
+    axes = job.params.get("axes") if isinstance(job.params.get("axes"), str) else None
+    try:
+        with _stored_file(storage, job.input) as local, local.open("rb") as fh:
+            loaded = read_image_bytes(fh, name, axes)
+    except BadInputError as exc:
+        raise HTTPException(422, str(exc)) from None
+    _page_or_404(loaded.data.shape[0], page)
+    image = display_channels(loaded.data[page], loaded.source_axes, job.params.get("channels"))
+    stride = view_stride(*image.shape[:2])
+    return Response(encode_rgb_png(display_image(image[::stride, ::stride])), media_type="image/png", headers=IMMUTABLE)
+
+
+def describe_image(fh: io.BufferedReader, name: str) -> UploadInfo:
+    """Pages, size, channels and dtype from an image's header (pixels are not decoded)."""
+    info = UploadInfo(key="", name=name, size=0, kind="image")
+    head = fh.read(8)
+    fh.seek(0)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        try:
+            with tifffile.TiffFile(fh) as tif:
+                series = tif.series[0]
+                axes, shape, info.dtype = series.axes, series.shape, str(series.dtype)
+                same = sum(1 for s in tif.series if s.shape == shape)
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
+            raise BadInputError(f"{name}: not a readable TIFF ({exc})") from exc
+        sizes = dict(zip(axes, shape, strict=True))
+        info.axes = axes
+        info.height, info.width = sizes.get("Y"), sizes.get("X")
+        info.pages = same * int(np.prod([n for a, n in sizes.items() if a in PAGE_AXES], dtype=np.int64))
+        info.channels = int(np.prod([n for a, n in sizes.items() if a in CHANNEL_AXES], dtype=np.int64))
+        return info
+    if head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff":
+        try:
+            with Image.open(fh) as img:
+                info.width, info.height, info.channels = img.width, img.height, len(img.getbands())
+                info.pages, info.axes, info.dtype = 1, "YXS", "uint16" if img.mode.startswith("I") else "uint8"
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise BadInputError(f"{name}: not a readable image ({exc})") from exc
+        return info
+    read_image_bytes(fh, name)  # raises the reader's own words: empty, or not an image
+    raise BadInputError(f"{name}: not an image")
+
+
+def describe_zip(local: Path, name: str) -> UploadInfo:
+    """How many image files a zip holds (hidden files and folders are not counted)."""
+    with zipfile.ZipFile(local) as zf:
+        members = [i.filename for i in zf.infolist() if not i.is_dir()]
+    visible = [m for m in members if not any(p.startswith(".") or p == "__MACOSX" for p in PurePosixPath(m).parts)]
+    images = sum(1 for m in visible if is_image_name(m))
+    info = UploadInfo(key="", name=name, size=0, kind="zip", images=images)
+    if not images:
+        info.error = f"{name}: the zip holds no image files (TIFF, PNG or JPEG)"
+    elif images < len(visible):
+        info.note = f"{len(visible) - images} file(s) in the zip are not images and will be skipped"
+    return info
+
+
+@router.get("/uploads/info", response_model=UploadInfo, summary="Look inside an upload before analysing it")
+def upload_info(
+    key: Annotated[str, Query(description="Upload key from POST /api/uploads")], storage: StoreDep
+) -> UploadInfo:
+    """Image size, pages and channels (for channel mapping), a zip's image count, or why it is not an image."""
+    if not key.startswith("uploads/"):
+        raise HTTPException(400, f"'{key}' is not an upload key (they start with 'uploads/')")
+    name = PurePosixPath(key).name
+    try:
+        size = storage.size(key)
+    except KeyNotFoundError:
+        raise HTTPException(404, f"no upload with key '{key}' (it may have expired)") from None
+    if size > MAX_INSPECT_BYTES:
+        return UploadInfo(key=key, name=name, size=size, kind="unknown", note="too large to look inside in advance")
+    with _stored_file(storage, key) as local:
+        try:
+            if zipfile.is_zipfile(local):
+                info = describe_zip(local, name)
+            else:
+                with local.open("rb") as fh:
+                    info = describe_image(fh, name)
+        except BadInputError as exc:
+            info = UploadInfo(key=key, name=name, size=size, kind="unknown", error=str(exc))
+        except zipfile.BadZipFile as exc:
+            info = UploadInfo(key=key, name=name, size=size, kind="zip", error=f"{name}: not a readable zip ({exc})")
+    return info.model_copy(update={"key": key, "size": size})
