@@ -21,7 +21,7 @@ from cellkiosk.core.jobs import JobType
 from cellkiosk.core.logs import setup_logging
 from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.settings import GatewaySettings
-from cellkiosk.core.storage import open_storage
+from cellkiosk.core.storage import storage_from_settings
 from cellkiosk.gateway.app import create_app
 from cellkiosk.inference.store import ModelStore
 
@@ -66,12 +66,7 @@ def run(consumers_per_type: int = 1, grace_s: float = 60.0) -> int:
     )
     consumers: list[subprocess.Popen[bytes]] = []
     try:
-        storage = open_storage(
-            settings.resolved_storage_url(),
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            create_bucket=settings.s3_create_bucket,
-        )
+        storage = storage_from_settings(settings)
         queue = JobQueue(connect_redis(redis_url))
         models = ModelStore(settings.models_dir)
         if not models.cards():

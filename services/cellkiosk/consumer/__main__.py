@@ -15,7 +15,7 @@ from cellkiosk.core.jobs import HEARTBEAT_PREFIX
 from cellkiosk.core.logs import setup_logging
 from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.settings import ConsumerSettings
-from cellkiosk.core.storage import open_storage
+from cellkiosk.core.storage import storage_from_settings
 from cellkiosk.inference.predictor import LocalPredictor, Predictor
 from cellkiosk.inference.store import ModelStore
 
@@ -38,12 +38,7 @@ def build_worker(settings: ConsumerSettings) -> Worker:
     """A worker with real clients for ``settings``."""
     if not settings.redis_url:
         raise SystemExit("CELLKIOSK_REDIS_URL is not set (use `cellkiosk up` for the embedded platform)")
-    storage = open_storage(
-        settings.resolved_storage_url(),
-        endpoint_url=settings.s3_endpoint_url,
-        region=settings.s3_region,
-        create_bucket=settings.s3_create_bucket,
-    )
+    storage = storage_from_settings(settings)
     queue = JobQueue(connect_redis(settings.redis_url))
     return Worker(settings, queue, storage, build_services(settings))
 

@@ -20,6 +20,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from cellkiosk.core.errors import CellkioskError
+from cellkiosk.core.settings import CommonSettings
 
 MAX_KEY_BYTES = 1024  # S3's limit, applied to both backends so keys move freely between them
 MAX_SEGMENT_BYTES = 255  # NAME_MAX of common filesystems
@@ -201,3 +202,13 @@ def open_storage(
     if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise ValueError(f"unsupported storage URL {url!r}: use s3://bucket[/prefix], file:///path or a path")
     return LocalStorage(Path(url))
+
+
+def storage_from_settings(settings: CommonSettings) -> Storage:
+    """The storage a service's settings name (the data dir's local store when unset)."""
+    return open_storage(
+        settings.resolved_storage_url(),
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        create_bucket=settings.s3_create_bucket,
+    )

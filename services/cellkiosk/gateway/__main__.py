@@ -10,7 +10,7 @@ import uvicorn
 from cellkiosk.core.logs import setup_logging
 from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.settings import GatewaySettings
-from cellkiosk.core.storage import open_storage
+from cellkiosk.core.storage import storage_from_settings
 from cellkiosk.gateway.app import create_app
 from cellkiosk.inference.store import ModelStore
 
@@ -19,12 +19,7 @@ log = logging.getLogger("cellkiosk.gateway")
 
 def build(settings: GatewaySettings, redis_url: str) -> object:
     """The app with real clients for ``settings``."""
-    storage = open_storage(
-        settings.resolved_storage_url(),
-        endpoint_url=settings.s3_endpoint_url,
-        region=settings.s3_region,
-        create_bucket=settings.s3_create_bucket,
-    )
+    storage = storage_from_settings(settings)
     queue = JobQueue(connect_redis(redis_url))
     return create_app(settings, queue, storage, ModelStore(settings.models_dir), redis_url)
 
