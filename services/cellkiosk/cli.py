@@ -76,7 +76,11 @@ def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
         print("evaluate-tracking: give either --res DIR --gt DIR, or --link-gt SEQ_DIR --out DIR", file=sys.stderr)
         return 2
     if args.link_gt:
-        params = TrackingParams.model_validate(json.loads(args.params) if args.params else {})
+        try:
+            params = TrackingParams.model_validate(json.loads(args.params) if args.params else {})
+        except ValueError as error:  # bad JSON or a bad/unknown parameter (pydantic's error is a ValueError)
+            print(f"evaluate-tracking: --params: {error}", file=sys.stderr)
+            return 2
         report = link_ground_truth(args.link_gt, args.out, params, args.threads, args.division_tolerance)
         valid = not report["problems"]
     else:

@@ -1,0 +1,176 @@
+"""Tracking scores of a Cell Tracking Challenge result: TRA, DET and division precision/recall/F1.
+
+TRA and DET are the challenge's AOGM-based measures (Matula et al., PLoS One 2015), computed by
+``py-ctcmetrics`` (the challenge organisers' Python implementation), not re-implemented here.
+Divisions are scored as the challenge's branching correctness BC(i) (Ulman et al., Nat Methods
+2017): a detected division is a true positive when its mother and both daughters match a
+reference division's (via the same marker matching TRA uses) with start/end frames off by at most
+``i`` frames; precision, recall and F1 follow from the counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import tifffile
+
+from cellkiosk.tracking.ctc_io import find_masks, validate_ctc
+from cellkiosk.tracking.movie import track_movie, write_ctc_result
+from cellkiosk.tracking.params import TrackingParams
+
+
+@dataclass(frozen=True)
+class TrackingScores:
+    """Scores of one sequence; ratios are None where undefined (no reference divisions)."""
+
+    valid: bool
+    tra: float | None
+    det: float | None
+    aogm: float | None
+    aogm_0: float | None
+    aogm_errors: dict[str, int] = field(default_factory=dict)  # NS, FN, FP, ED, EA, EC counts
+    divisions_gt: int = 0
+    division_tp: int = 0
+    division_fp: int = 0
+    division_fn: int = 0
+    division_precision: float | None = None
+    division_recall: float | None = None
+    division_f1: float | None = None
+    division_tolerance_frames: int = 0
+    problems: list[str] = field(default_factory=list)  # CTC format violations when not valid
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+
+def _gt_root(gt_dir: Path) -> Path:
+    """The ``NN_GT`` folder (holding ``TRA/``), given it or its ``TRA`` folder."""
+    return gt_dir.parent if gt_dir.name == "TRA" else gt_dir
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def score_tracking(
+    res_dir: str | Path, gt_dir: str | Path, division_tolerance_frames: int = 0, threads: int = 1
+) -> TrackingScores:
+    """Score a CTC result folder against CTC ground truth.
+
+    Parameters
+    ----------
+    res_dir : path
+        Folder with ``res_track.txt`` and ``maskTTT.tif`` (as many frames as the ground truth).
+    gt_dir : path
+        The ``NN_GT`` folder (with ``TRA/man_track.txt`` and ``TRA/man_trackTTT.tif``) or its ``TRA``.
+    division_tolerance_frames : int
+        ``i`` of BC(i): how many frames a division may be off and still count (0: exact).
+    threads : int
+        Processes py-ctcmetrics may use to match masks (0: all CPUs).
+
+    Returns
+    -------
+    TrackingScores
+        ``valid`` is False (and the scores None) when the result breaks the CTC format rules.
+
+    Raises
+    ------
+    ValueError
+        When the folders hold no frames or different numbers of frames.
+    """
+    from ctc_metrics.scripts.evaluate import calculate_metrics, load_data
+
+    gt_root = _gt_root(Path(gt_dir))
+    n_res, n_gt = len(find_masks(res_dir)), len(find_masks(gt_root / "TRA"))
+    if n_res != n_gt or n_gt == 0:
+        raise ValueError(f"{res_dir} has {n_res} mask frames, {gt_root / 'TRA'} has {n_gt}: they must match")
+    i = int(division_tolerance_frames)
+    metrics = ["Valid", "DET", "TRA", "BC", f"BC({i})"] if i > 3 else ["Valid", "DET", "TRA", "BC"]
+    # py-ctcmetrics prints progress and warns per problem; our own validator reports problems instead.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comp, ref, traj, segm, _, is_valid = load_data(str(res_dir), str(gt_root), True, False, threads)
+        result = calculate_metrics(comp, ref, traj, segm, metrics, is_valid)
+    if not result.get("Valid"):
+        problems = validate_ctc(res_dir) or ["py-ctcmetrics found the result invalid"]
+        return TrackingScores(False, None, None, None, None, division_tolerance_frames=i, problems=problems)
+    tp, fp, fn = (int(result[f"{k}_div({i})"]) for k in ("tp", "fp", "fn"))
+    return TrackingScores(
+        valid=True,
+        tra=float(result["TRA"]),
+        det=float(result["DET"]),
+        aogm=float(result["AOGM"]),
+        aogm_0=float(result["AOGM_0"]),
+        aogm_errors={k: int(result[f"AOGM_{k}"]) for k in ("NS", "FN", "FP", "ED", "EA", "EC")},
+        divisions_gt=tp + fn,
+        division_tp=tp,
+        division_fp=fp,
+        division_fn=fn,
+        division_precision=_ratio(tp, tp + fp),
+        division_recall=_ratio(tp, tp + fn),
+        division_f1=_ratio(2 * tp, 2 * tp + fp + fn) if tp + fn else None,
+        division_tolerance_frames=i,
+    )
+
+
+def link_ground_truth(
+    seq_dir: str | Path,
+    out_dir: str | Path,
+    params: TrackingParams | None = None,
+    threads: int = 1,
+    division_tolerance_frames: int = 0,
+) -> dict[str, object]:
+    """Track the ground-truth markers of a CTC sequence, write a CTC result, validate and score it.
+
+    Isolates the tracker from segmentation: the "segmentation" is ``NN_GT/TRA/man_trackTTT.tif``
+    (complete for every frame); intensities come from the raw frames ``NN/tTTT.tif`` when present.
+
+    Parameters
+    ----------
+    seq_dir : path
+        The sequence folder, e.g. ``.../Fluo-N2DH-SIM+/01`` (ground truth in ``01_GT`` beside it).
+    out_dir : path
+        Where the CTC result is written.
+    params : TrackingParams, optional
+        Tracker parameters.
+    threads : int
+        Processes for mask matching in scoring.
+    division_tolerance_frames : int
+        ``i`` of BC(i) for the division scores.
+
+    Returns
+    -------
+    dict
+        ``scores``, ``problems`` (format violations, empty when valid), object and track counts,
+        ``track_s`` (reading, measuring and linking) and the parameters used.
+    """
+    seq_dir = Path(seq_dir)
+    gt_root = seq_dir.parent / f"{seq_dir.name}_GT"
+    markers = list(find_masks(gt_root / "TRA"))
+    raws = [seq_dir / f"t{p.stem.removeprefix('man_track')}.tif" for p in markers]
+    images = (tifffile.imread(p) for p in raws) if all(p.is_file() for p in raws) else None
+    params = params or TrackingParams()
+    start = time.perf_counter()
+    lineage = track_movie((tifffile.imread(p) for p in markers), images, params)
+    track_s = time.perf_counter() - start
+    write_ctc_result(out_dir, lineage, markers, tifffile.imread)
+    problems = validate_ctc(out_dir)
+    scores = score_tracking(out_dir, gt_root, division_tolerance_frames, threads) if not problems else None
+    return {
+        "sequence": str(seq_dir),
+        "frames": len(markers),
+        "objects": int(lineage.links.labels.size),
+        "tracks": len(lineage.tracks),
+        "divisions": sum(1 for t in lineage.tracks if t.division_frame is not None),
+        "track_s": round(track_s, 3),
+        "problems": problems,
+        "scores": scores.to_json() if scores else None,
+        "params": params.model_dump(),
+        "intensity": images is not None,
+    }

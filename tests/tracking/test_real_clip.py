@@ -1,0 +1,49 @@
+"""GT-marker linking on a short real clip: frames 0-14 of CTC Fluo-N2DH-SIM+ 01 (five divisions).
+
+The frames are read in place from ../shared/data/ctc (never copied into the repository); the clip's
+ground truth is the sequence's, cut to 15 frames, and lives in a temporary folder of symlinks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellkiosk import cli
+from cellkiosk.tracking.ctc_io import read_track_file, validate_ctc
+
+CTC = Path(__file__).resolve().parents[2].parent / "shared/data/ctc"
+SEQUENCE = CTC / "Fluo-N2DH-SIM+" / "01"
+FRAMES = 15
+
+
+def clip(tmp_path: Path) -> Path:
+    """``tmp/01`` and ``tmp/01_GT/TRA`` holding the first FRAMES frames of the sequence and its truth."""
+    seq, tra = tmp_path / "01", tmp_path / "01_GT" / "TRA"
+    seq.mkdir()
+    tra.mkdir(parents=True)
+    for t in range(FRAMES):
+        (seq / f"t{t:03d}.tif").symlink_to(SEQUENCE / f"t{t:03d}.tif")
+        (tra / f"man_track{t:03d}.tif").symlink_to(SEQUENCE.parent / "01_GT" / "TRA" / f"man_track{t:03d}.tif")
+    rows = read_track_file(SEQUENCE.parent / "01_GT" / "TRA" / "man_track.txt")
+    rows = rows[rows[:, 1] < FRAMES]
+    rows[:, 2] = np.minimum(rows[:, 2], FRAMES - 1)
+    (tra / "man_track.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows.tolist()))
+    return seq
+
+
+@pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
+def test_linking_ground_truth_markers_of_a_real_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seq = clip(tmp_path)
+    out = tmp_path / "res"
+    assert validate_ctc(seq.parent / "01_GT" / "TRA") == []  # the cut ground truth is itself valid
+    assert cli.main(["evaluate-tracking", "--link-gt", str(seq), "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == [] and report["frames"] == FRAMES and report["intensity"]
+    scores = report["scores"]
+    assert scores["det"] == 1.0  # the markers themselves are the detections
+    assert scores["tra"] >= 0.95
+    assert scores["divisions_gt"] == 5 and scores["division_f1"] >= 0.8
