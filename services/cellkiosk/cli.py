@@ -8,6 +8,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily: `cellkiosk --help` loads nothing heavy
+    from cellkiosk.tracking.params import TrackingParams
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -67,21 +71,80 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def segment_and_track(
+    seq_dir: Path, model_dir: Path, out_dir: Path, params: TrackingParams, scale: float, threads: int, tolerance: int
+) -> dict[str, object]:
+    """Segment every raw frame of a CTC sequence with a model, track, write the CTC result, validate, score.
+
+    The same steps as a tracking job (frames resized by ``scale`` for the network, labels mapped back);
+    the ground truth is ``<seq_dir>_GT`` beside the sequence.
+    """
+    import time
+
+    import numpy as np
+    import tifffile
+
+    from cellkiosk.consumer.archive import label_dtype
+    from cellkiosk.consumer.tracking_pipeline import resize_frame, resize_labels
+    from cellkiosk.evaluation.tracking import score_tracking
+    from cellkiosk.inference.model_card import ModelCard
+    from cellkiosk.inference.predictor import LocalPredictor
+    from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
+    from cellkiosk.tracking.ctc_io import validate_ctc
+    from cellkiosk.tracking.movie import track_movie, write_ctc_result
+
+    card, predictor = ModelCard.read(model_dir), LocalPredictor()
+    ws, raws = watershed_params(card, {}), sorted(seq_dir.glob("t*.tif"))
+    start, labels = time.perf_counter(), []
+    for path in raws:
+        image = np.asarray(tifffile.imread(path))[..., None]
+        heads = predict_heads(
+            resize_frame(image, scale), card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4
+        )
+        frame = resize_labels(labels_from_heads(heads, card, ws), image.shape[:2])
+        labels.append(frame.astype(label_dtype(frame)))
+    segment_s, start = time.perf_counter() - start, time.perf_counter()
+    lineage = track_movie(labels, (tifffile.imread(p) for p in raws), params)
+    track_s = time.perf_counter() - start
+    write_ctc_result(out_dir, lineage, labels, np.asarray)
+    problems = validate_ctc(out_dir)
+    gt_root = seq_dir.parent / f"{seq_dir.name}_GT"
+    scores = score_tracking(out_dir, gt_root, tolerance, threads) if not problems else None
+    return {
+        "sequence": str(seq_dir), "model": f"{card.name}:{card.version}", "scale": scale, "frames": len(raws),
+        "objects": int(lineage.links.labels.size), "tracks": len(lineage.tracks),
+        "divisions": sum(1 for t in lineage.tracks if t.division_frame is not None),
+        "segment_s": round(segment_s, 2), "track_s": round(track_s, 3), "problems": problems,
+        "scores": scores.to_json() if scores else None, "params": params.model_dump(),
+    }  # fmt: skip
+
+
 def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
-    """Score a CTC tracking result, or track a sequence's ground-truth markers and score that; prints JSON."""
+    """Score a CTC tracking result, or track a sequence (GT markers or segmented frames) and score that; prints JSON."""
     from cellkiosk.evaluation.tracking import link_ground_truth, score_tracking
     from cellkiosk.tracking.params import TrackingParams
 
-    if bool(args.link_gt) == bool(args.res or args.gt) or (args.link_gt and not args.out):
-        print("evaluate-tracking: give either --res DIR --gt DIR, or --link-gt SEQ_DIR --out DIR", file=sys.stderr)
+    modes = [bool(args.res or args.gt), bool(args.link_gt), bool(args.segment)]
+    if sum(modes) != 1 or ((args.link_gt or args.segment) and not args.out):
+        print(
+            "evaluate-tracking: give either --res DIR --gt DIR, --link-gt SEQ_DIR --out DIR, "
+            "or --segment SEQ_DIR [--model DIR] --out DIR",
+            file=sys.stderr,
+        )
         return 2
-    if args.link_gt:
+    if args.link_gt or args.segment:
         try:
             params = TrackingParams.model_validate(json.loads(args.params) if args.params else {})
         except ValueError as error:  # bad JSON or a bad/unknown parameter (pydantic's error is a ValueError)
             print(f"evaluate-tracking: --params: {error}", file=sys.stderr)
             return 2
-        report = link_ground_truth(args.link_gt, args.out, params, args.threads, args.division_tolerance)
+        if args.segment:
+            report = segment_and_track(
+                Path(args.segment), Path(args.model), Path(args.out), params, args.scale, args.threads,
+                args.division_tolerance,
+            )  # fmt: skip
+        else:
+            report = link_ground_truth(args.link_gt, args.out, params, args.threads, args.division_tolerance)
         valid = not report["problems"]
     else:
         if not (args.res and args.gt):
@@ -217,7 +280,10 @@ def parser() -> argparse.ArgumentParser:
     et.add_argument("--res", help="CTC result folder (res_track.txt, maskTTT.tif)")
     et.add_argument("--gt", help="CTC ground-truth folder, e.g. .../01_GT")
     et.add_argument("--link-gt", metavar="SEQ_DIR", help="track a sequence's GT markers, e.g. .../SIM+/01")
-    et.add_argument("--out", help="with --link-gt: folder for the CTC result")
+    et.add_argument("--segment", metavar="SEQ_DIR", help="segment a sequence's raw frames with --model, then track")
+    et.add_argument("--model", default="models/nuclear/1", help="with --segment: model directory")
+    et.add_argument("--scale", type=float, default=1.0, help="with --segment: resize frames by this for the network")
+    et.add_argument("--out", help="with --link-gt or --segment: folder for the CTC result")
     et.add_argument("--params", help="tracker overrides as JSON, e.g. '{\"max_distance_px\": 25}'")
     et.add_argument("--division-tolerance", type=int, default=0, help="frames a division may be off, BC(i)")
     et.add_argument("--threads", type=int, default=1, help="processes for mask matching (0: all CPUs)")

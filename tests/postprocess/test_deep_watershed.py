@@ -270,3 +270,18 @@ def test_make_targets_stacks_foreground_and_inner_distance() -> None:
     assert targets.shape == (*gt.shape, 2) and targets.dtype == np.float32
     np.testing.assert_array_equal(targets[..., 0], (gt > 0).astype(np.float32))
     np.testing.assert_array_equal(targets[..., 1], inner_distance(gt))
+
+
+def test_split_threshold_separates_nuclei_whose_maps_meet_above_the_seed_threshold() -> None:
+    yy, xx = np.mgrid[0:40, 0:70].astype(np.float32)
+    bump = lambda cx: np.exp(-((yy - 20) ** 2 + (xx - cx) ** 2) / (2 * 7.0**2))  # noqa: E731
+    inner = np.maximum(bump(28), bump(42))  # two nuclei 14 px apart: the saddle is at ~0.61
+    foreground = (inner > 0.2).astype(np.float32)
+    merged = deep_watershed(foreground, inner, WatershedParams(seed_threshold=0.4))
+    assert merged.max() == 1
+    split = deep_watershed(foreground, inner, WatershedParams(seed_threshold=0.4, split_threshold=0.7))
+    assert split.max() == 2
+    assert split[20, 28] != split[20, 42]
+    # a single nucleus is never split, whatever the threshold
+    single = deep_watershed(foreground, bump(35), WatershedParams(seed_threshold=0.4, split_threshold=0.7))
+    assert single.max() == 1

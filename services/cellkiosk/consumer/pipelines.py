@@ -15,6 +15,7 @@ import cellkiosk
 from cellkiosk.consumer.archive import file_sha256, safe_stem, write_segmentation_archive
 from cellkiosk.consumer.batch import fan_out_zip
 from cellkiosk.consumer.context import JobContext
+from cellkiosk.consumer.tracking_pipeline import run_tracking
 from cellkiosk.core.jobs import JobStatus, Stage, result_prefix
 from cellkiosk.core.params import SegmentationParams, validate_params
 from cellkiosk.imaging.channels import drop_alpha, select_channels
@@ -113,4 +114,4 @@ def _page_progress(ctx: JobContext, base: float, pages: int, fraction: float) ->
     ctx.progress(base + 60 * fraction / pages)
 
 
-PIPELINES = {"segmentation": run_segmentation}
+PIPELINES = {"segmentation": run_segmentation, "tracking": run_tracking}

@@ -65,11 +65,16 @@ class JobType(StrEnum):
     """The analyses cellkiosk runs; each has its own queue."""
 
     SEGMENTATION = "segmentation"
+    TRACKING = "tracking"
 
 
 JOB_TYPE_DESCRIPTIONS = {
     JobType.SEGMENTATION: (
         "Instance segmentation of every nucleus/cell in 2-D images (each page of a stack separately)."
+    ),
+    JobType.TRACKING: (
+        "Cell tracking in 2-D time-lapse movies (multi-page TIFF or a zip of frames): every frame segmented "
+        "(or your label movie), cells linked through time with divisions; tracked labels, lineage, CTC result."
     ),
 }
 

@@ -22,6 +22,7 @@ class SegmentationParams(BaseModel):
     )
     foreground_threshold: float | None = Field(None, ge=0, le=1, description="Default from the model card")
     seed_threshold: float | None = Field(None, ge=0, le=1, description="Default from the model card")
+    split_threshold: float | None = Field(None, ge=0, le=1, description="Split seeds a higher threshold divides")
     min_cell_px: int | None = Field(None, ge=0, description="Remove cells smaller than this (pixels)")
     min_seed_px: int | None = Field(None, ge=0)
     fill_holes: bool | None = None
@@ -30,11 +31,53 @@ class SegmentationParams(BaseModel):
 
     def watershed_overrides(self) -> dict[str, Any]:
         """The post-processing parameters this job overrides."""
-        keys = ("foreground_threshold", "seed_threshold", "min_cell_px", "min_seed_px", "fill_holes")
+        keys = ("foreground_threshold", "seed_threshold", "split_threshold", "min_cell_px", "min_seed_px", "fill_holes")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
-PARAMS_BY_TYPE: dict[str, type[BaseModel]] = {"segmentation": SegmentationParams}
+class TrackingOverrides(BaseModel):
+    """Per-job overrides of the tracker (``cellkiosk.tracking.params.TrackingParams``; core may not import it).
+
+    Names, types and bounds mirror ``TrackingParams`` (tests/core/test_tracking_params.py keeps them in
+    step), so a misspelt or out-of-range key is refused at the gateway. Unset keys keep the model card's value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_distance_px: float | None = Field(None, gt=0, description="frame-to-frame search radius")
+    birth_cost: float | None = Field(None, gt=0, description="cost of a track start (no link into an object)")
+    death_cost: float | None = Field(None, gt=0, description="cost of a track end (no link out of an object)")
+    area_weight: float | None = Field(None, ge=0, description="weight of the relative area change |a-b|/(a+b)")
+    intensity_weight: float | None = Field(None, ge=0, description="weight of the relative mean-intensity change")
+    max_gap_frames: int | None = Field(None, ge=0, description="missing frames a track may bridge (0: no gap closing)")
+    gap_cost_per_frame: float | None = Field(None, ge=0, description="added to a gap link per missing frame")
+    divisions: bool | None = Field(None, description="detect divisions (one mother, two daughters)")
+    division_max_distance_px: float | None = Field(None, gt=0, description="mother to new daughter search radius")
+    division_max_area_ratio: float | None = Field(None, gt=0, description="largest daughter area / mother area")
+    division_max_asymmetry: float | None = Field(None, ge=0, le=1, description="largest |a1-a2|/(a1+a2) of daughters")
+    division_size_weight: float | None = Field(None, ge=0, description="weight of daughter size asymmetry and growth")
+    division_intensity_weight: float | None = Field(None, ge=0, description="weight of daughter intensity asymmetry")
+
+
+class TrackingJobParams(SegmentationParams):
+    """Parameters of a tracking job: how frames are segmented, or the label movie to track; tracker overrides."""
+
+    labels: str | None = Field(
+        None,
+        pattern=r"^uploads/",
+        description="Upload key of your own label movie (same T, Y, X as the movie): track it, skip segmentation",
+    )
+    scale: float | None = Field(
+        None,
+        gt=0.05,
+        le=4,
+        description="Resize frames by this factor before segmenting (labels are mapped back): about 20 / the "
+        "nuclei's diameter in px, the size the model was trained at; default from the tracking model card",
+    )
+    tracking: TrackingOverrides = Field(default_factory=TrackingOverrides, description="Tracker overrides")
+
+
+PARAMS_BY_TYPE: dict[str, type[BaseModel]] = {"segmentation": SegmentationParams, "tracking": TrackingJobParams}
 
 
 def validate_params(job_type: str, params: dict[str, Any]) -> BaseModel:

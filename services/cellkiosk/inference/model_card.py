@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from cellkiosk.tracking.params import TrackingParams
 
 CARD_FILE = "model.yaml"
 SAVED_MODEL_DIR = "saved_model"
@@ -55,19 +57,33 @@ class Postprocess(BaseModel):
 
 
 class ModelCard(BaseModel):
-    """Contents of ``model.yaml``."""
+    """Contents of ``model.yaml``.
+
+    A card either has its own SavedModel (``inputs``/``outputs`` describe it) or builds on another
+    model: a tracking card names the ``segmentation_model`` it runs on every frame and holds the
+    defaults of the per-frame ``segmentation`` (e.g. ``scale``) and of the ``tracking`` parameters.
+    """
 
     name: str
     version: str
     job_type: str
     description: str = ""
-    inputs: ModelInputs
-    outputs: ModelOutputs
+    inputs: ModelInputs = Field(default_factory=lambda: ModelInputs(channels=[]))
+    outputs: ModelOutputs = Field(default_factory=lambda: ModelOutputs(heads=[]))
     postprocess: Postprocess = Field(default_factory=Postprocess)
+    segmentation_model: str | None = Field(None, description="Model (name or name:version) segmenting each frame")
+    segmentation: dict[str, Any] = Field(default_factory=dict, description="Per-frame segmentation defaults")
+    tracking: dict[str, Any] = Field(default_factory=dict, description="Tracker parameter defaults")
     parameters: int | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     path: Path | None = Field(None, exclude=True)
+
+    @field_validator("tracking")
+    @classmethod
+    def _known_tracking_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        TrackingParams.model_validate(value)  # a misspelt key in model.yaml fails when the card is read
+        return value
 
     @property
     def n_channels(self) -> int:
@@ -79,6 +95,8 @@ class ModelCard(BaseModel):
         """Directory of the TF SavedModel."""
         if self.path is None:
             raise ValueError(f"model card {self.name} has no location")
+        if self.segmentation_model is not None:
+            raise ValueError(f"model {self.name} has no SavedModel of its own; it runs {self.segmentation_model}")
         return self.path / SAVED_MODEL_DIR
 
     @property

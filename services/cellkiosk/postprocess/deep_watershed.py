@@ -22,6 +22,10 @@ class WatershedParams:
         seed region becomes one cell.
     min_seed_px : int
         Seed regions smaller than this are ignored (noise peaks).
+    split_threshold : float or None
+        A seed region that a higher threshold of the inner distance divides into two or more
+        parts (each at least ``min_seed_px``) is replaced by those parts: two touching nuclei
+        whose distance maps meet above ``seed_threshold`` still get one seed each. None: off.
     min_cell_px : int
         Cells smaller than this after the watershed are removed.
     fill_holes : bool
@@ -31,19 +35,35 @@ class WatershedParams:
     foreground_threshold: float = 0.5
     seed_threshold: float = 0.5
     min_seed_px: int = 4
+    split_threshold: float | None = None
     min_cell_px: int = 15
     fill_holes: bool = True
 
 
 def find_seeds(inner: np.ndarray, mask: np.ndarray, params: WatershedParams) -> np.ndarray:
-    """Label connected regions of high inner distance inside the mask as seeds."""
-    seeds, n = ndi.label((inner > params.seed_threshold) & mask)
-    if n and params.min_seed_px > 1:
-        sizes = np.bincount(seeds.ravel())
-        small = sizes < params.min_seed_px
-        small[0] = False
-        seeds[small[seeds]] = 0
-    return seeds
+    """Label connected regions of high inner distance inside the mask as seeds.
+
+    With ``params.split_threshold`` a seed is split where a higher threshold separates it.
+    """
+    seeds, _ = ndi.label((inner > params.seed_threshold) & mask)
+    seeds = remove_small(seeds, params.min_seed_px)
+    if params.split_threshold is None or seeds.max() == 0:
+        return seeds
+    cores, n = ndi.label((inner > params.split_threshold) & mask)
+    cores = remove_small(cores, params.min_seed_px)
+    inside = (cores > 0) & (seeds > 0)
+    if not inside.any():
+        return seeds
+    # a seed holds two or more cores when the smallest and largest core id inside it differ
+    low = np.full(int(seeds.max()) + 1, n + 1, dtype=np.int64)
+    high = np.zeros(int(seeds.max()) + 1, dtype=np.int64)
+    np.minimum.at(low, seeds[inside], cores[inside])
+    np.maximum.at(high, seeds[inside], cores[inside])
+    split = high > low
+    replace = split[seeds]
+    offset = int(seeds.max())
+    seeds[replace] = np.where(cores[replace] > 0, cores[replace] + offset, 0)
+    return relabel_sequential(seeds)[0]
 
 
 def remove_small(labels: np.ndarray, min_px: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -59,19 +60,23 @@ def score_predictions(
 
 
 def tune_watershed(
-    predicted: list[Predicted], card: ModelCard, grid: dict[str, list[float]] | None = None
+    predicted: list[Predicted], card: ModelCard, grid: dict[str, list[Any]] | None = None
 ) -> tuple[WatershedParams, float]:
     """Grid-search the thresholds that maximise mean AP@0.5 (model selection on the val split)."""
-    grid = grid or {"foreground_threshold": [0.4, 0.5, 0.6], "seed_threshold": [0.3, 0.4, 0.5, 0.6, 0.7]}
+    grid = grid or {
+        "foreground_threshold": [0.4, 0.5],
+        "seed_threshold": [0.35, 0.4, 0.5],
+        "split_threshold": [None, 0.6, 0.65, 0.7, 0.75],
+    }
     best, best_ap = watershed_params(card, {}), -1.0
-    for fg in grid["foreground_threshold"]:
-        for seed in grid["seed_threshold"]:
-            params = watershed_params(card, {"foreground_threshold": fg, "seed_threshold": seed})
-            summary, _, _ = score_predictions(predicted, card, params)
-            ap = summary["overall"]["ap50_image_mean"]
-            log.info("grid", extra={"fg": fg, "seed": seed, "ap50": ap})
-            if ap > best_ap:
-                best, best_ap = params, ap
+    for values in itertools.product(*grid.values()):
+        overrides = dict(zip(grid, values, strict=True))
+        params = watershed_params(card, overrides)
+        summary, _, _ = score_predictions(predicted, card, params)
+        ap = summary["overall"]["ap50_image_mean"]
+        log.info("grid", extra={**overrides, "ap50": ap})
+        if ap > best_ap:
+            best, best_ap = params, ap
     return best, best_ap
 
 

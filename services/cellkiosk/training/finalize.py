@@ -19,8 +19,9 @@ from cellkiosk.training.export import export_saved_model
 
 log = logging.getLogger(__name__)
 DEFAULT_POSTPROCESS = {
-    "foreground_threshold": 0.5,
-    "seed_threshold": 0.5,
+    "foreground_threshold": 0.45,
+    "seed_threshold": 0.4,
+    "split_threshold": 0.65,
     "min_seed_px": 4,
     "min_cell_px": 15,
     "fill_holes": True,

@@ -1,0 +1,37 @@
+"""Model cards without a network of their own: the shipped tracking card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from cellkiosk.inference.model_card import CARD_FILE, ModelCard
+from cellkiosk.inference.store import ModelStore
+from cellkiosk.tracking.params import TrackingParams
+from tests.fixtures.platform import MODELS_DIR
+
+
+def test_shipped_tracking_card_runs_the_nuclear_model_with_the_documented_defaults() -> None:
+    store = ModelStore(MODELS_DIR)
+    card = store.default_for("tracking")
+    assert card is not None and card.name == "tracking" and card.job_type == "tracking"
+    assert store.get(card.segmentation_model or "", "segmentation").name == "nuclear"
+    assert TrackingParams.model_validate(card.tracking) == TrackingParams()  # docs/tracking.md's defaults
+    assert card.n_channels == 0 and card.outputs.heads == []
+    with pytest.raises(ValueError, match="no SavedModel of its own"):
+        _ = card.saved_model_path
+    assert store.default_for("segmentation").name == "nuclear"  # type: ignore[union-attr]
+
+
+def test_card_with_a_misspelt_tracking_parameter_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load((MODELS_DIR / "tracking" / "1" / CARD_FILE).read_text())
+    data["tracking"]["max_distanse_px"] = 10
+    folder = tmp_path / "tracking" / "2"
+    folder.mkdir(parents=True)
+    (folder / CARD_FILE).write_text(yaml.safe_dump(data))
+    with pytest.raises(ValidationError, match="max_distanse_px"):
+        ModelCard.read(folder)
+    assert ModelStore(tmp_path).cards() == []  # the store skips it with a warning
