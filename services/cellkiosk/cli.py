@@ -72,7 +72,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def segment_and_track(
-    seq_dir: Path, model_dir: Path, out_dir: Path, params: TrackingParams, scale: float, threads: int, tolerance: int
+    seq_dir: Path,
+    model_dir: Path,
+    out_dir: Path,
+    params: TrackingParams,
+    scale: float,
+    threads: int,
+    tolerance: int,
+    seg_overrides: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """Segment every raw frame of a CTC sequence with a model, track, write the CTC result, validate, score.
 
@@ -94,7 +101,7 @@ def segment_and_track(
     from cellkiosk.tracking.movie import track_movie, write_ctc_result
 
     card, predictor = ModelCard.read(model_dir), LocalPredictor()
-    ws, raws = watershed_params(card, {}), sorted(seq_dir.glob("t*.tif"))
+    ws, raws = watershed_params(card, seg_overrides or {}), sorted(seq_dir.glob("t*.tif"))
     start, labels = time.perf_counter(), []
     for path in raws:
         image = np.asarray(tifffile.imread(path))[..., None]
@@ -116,12 +123,14 @@ def segment_and_track(
         "divisions": sum(1 for t in lineage.tracks if t.division_frame is not None),
         "segment_s": round(segment_s, 2), "track_s": round(track_s, 3), "problems": problems,
         "scores": scores.to_json() if scores else None, "params": params.model_dump(),
+        "postprocess": {k: getattr(ws, k) for k in ws.__dataclass_fields__},
     }  # fmt: skip
 
 
 def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
     """Score a CTC tracking result, or track a sequence (GT markers or segmented frames) and score that; prints JSON."""
     from cellkiosk.evaluation.tracking import link_ground_truth, score_tracking
+    from cellkiosk.postprocess.deep_watershed import WatershedParams
     from cellkiosk.tracking.params import TrackingParams
 
     modes = [bool(args.res or args.gt), bool(args.link_gt), bool(args.segment)]
@@ -135,13 +144,17 @@ def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
     if args.link_gt or args.segment:
         try:
             params = TrackingParams.model_validate(json.loads(args.params) if args.params else {})
+            seg_overrides = json.loads(args.seg_params) if args.seg_params else {}
+            unknown = set(seg_overrides) - set(WatershedParams.__dataclass_fields__)
+            if unknown:
+                raise ValueError(f"unknown post-processing parameters {sorted(unknown)}")
         except ValueError as error:  # bad JSON or a bad/unknown parameter (pydantic's error is a ValueError)
-            print(f"evaluate-tracking: --params: {error}", file=sys.stderr)
+            print(f"evaluate-tracking: --params/--seg-params: {error}", file=sys.stderr)
             return 2
         if args.segment:
             report = segment_and_track(
                 Path(args.segment), Path(args.model), Path(args.out), params, args.scale, args.threads,
-                args.division_tolerance,
+                args.division_tolerance, seg_overrides,
             )  # fmt: skip
         else:
             report = link_ground_truth(args.link_gt, args.out, params, args.threads, args.division_tolerance)
@@ -283,6 +296,7 @@ def parser() -> argparse.ArgumentParser:
     et.add_argument("--segment", metavar="SEQ_DIR", help="segment a sequence's raw frames with --model, then track")
     et.add_argument("--model", default="models/nuclear/1", help="with --segment: model directory")
     et.add_argument("--scale", type=float, default=1.0, help="with --segment: resize frames by this for the network")
+    et.add_argument("--seg-params", help="with --segment: post-processing overrides as JSON (as for evaluate)")
     et.add_argument("--out", help="with --link-gt or --segment: folder for the CTC result")
     et.add_argument("--params", help="tracker overrides as JSON, e.g. '{\"max_distance_px\": 25}'")
     et.add_argument("--division-tolerance", type=int, default=0, help="frames a division may be off, BC(i)")

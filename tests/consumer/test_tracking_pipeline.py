@@ -24,6 +24,7 @@ from cellkiosk.consumer.tracking_pipeline import (
 )
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.settings import ConsumerSettings
+from cellkiosk.imaging.channels import select_channels
 from cellkiosk.tracking.ctc_io import validate_ctc
 from cellkiosk.tracking.movie import track_movie
 from tests.tracking.movies import paint
@@ -72,6 +73,19 @@ def test_zip_of_frames_is_read_as_one_movie_in_natural_order(tmp_path: Path) -> 
     assert movie.data.shape == (4, 8, 9, 1)
     assert movie.data[:, 0, 0, 0].tolist() == [1, 2, 9, 10]
     assert "1 other files ignored" in movie.notes[0]
+
+
+def test_zip_of_colour_png_frames_stays_colour_and_maps_to_grey(tmp_path: Path) -> None:
+    path = tmp_path / "png.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for t in range(3):
+            buf = io.BytesIO()
+            Image.fromarray(np.full((6, 7, 3), 10 * t, np.uint8)).save(buf, format="PNG")
+            zf.writestr(f"frame_{t}.png", buf.getvalue())
+    movie = read_movie(path, "png.zip", None, SETTINGS)
+    assert movie.source_axes == "TYXS" and movie.data.shape == (3, 6, 7, 3)
+    grey = select_channels(movie.data, 1, None, "nuclear", movie.source_axes)
+    assert grey.shape == (3, 6, 7, 1) and grey[:, 0, 0, 0].tolist() == [0, 10, 20]
 
 
 @pytest.mark.parametrize(

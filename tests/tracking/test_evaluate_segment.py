@@ -52,6 +52,7 @@ def test_segment_track_and_score_a_short_clip(tmp_path: Path, capsys: pytest.Cap
         ["--segment", "x"],  # no --out
         ["--segment", "x", "--link-gt", "y", "--out", "z"],  # two modes
         ["--segment", "x", "--out", "z", "--params", '{"max_dist": 3}'],  # unknown tracker parameter
+        ["--segment", "x", "--out", "z", "--seg-params", '{"seed_treshold": 0.3}'],  # unknown post-processing
     ],
 )
 def test_bad_segment_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

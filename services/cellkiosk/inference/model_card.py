@@ -107,7 +107,8 @@ class ModelCard(BaseModel):
     def write(self, directory: Path) -> Path:
         """Write ``model.yaml`` into ``directory``."""
         target = directory / CARD_FILE
-        target.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
+        unused = {k for k in ("segmentation_model", "segmentation", "tracking") if not getattr(self, k)}
+        target.write_text(yaml.safe_dump(self.model_dump(mode="json", exclude=unused), sort_keys=False))
         return target
 
     @classmethod
