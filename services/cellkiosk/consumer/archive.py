@@ -25,7 +25,7 @@ def labels_tiff(pages: list[np.ndarray]) -> bytes:
     stack = np.stack(pages)
     stack = stack.astype(label_dtype(stack))
     buf = io.BytesIO()
-    tifffile.imwrite(buf, stack if len(pages) > 1 else stack[0], compression="zlib")
+    tifffile.imwrite(buf, stack if len(pages) > 1 else stack[0], compression="zlib", photometric="minisblack")
     return buf.getvalue()
 
 

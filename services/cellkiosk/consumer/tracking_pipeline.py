@@ -182,7 +182,14 @@ def write_tracking_archive(
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         tracked = Path(tmp) / "tracked.tif"
         pages = tracked_pages(lineage, labels, raw, name, rows, preview)
-        tifffile.imwrite(tracked, pages, shape=(len(labels), *raw.shape[1:3]), dtype=dtype, compression="zlib")
+        tifffile.imwrite(
+            tracked,
+            pages,
+            shape=(len(labels), *raw.shape[1:3]),
+            dtype=dtype,
+            compression="zlib",
+            photometric="minisblack",
+        )
         zf.write(tracked, f"{stem}_tracked.tif")
         zf.writestr("lineage.json", json.dumps(lineage.to_json(), indent=1))
         try:

@@ -145,5 +145,7 @@ def read_image_file(path: Path | str, axes_hint: str | None = None, max_pixels: 
 def encode_tiff(data: np.ndarray) -> bytes:
     """Encode an array as a zlib-compressed TIFF (for results and the client)."""
     buf = io.BytesIO()
-    tifffile.imwrite(buf, data, compression="zlib")
+    tifffile.imwrite(
+        buf, data, compression="zlib", photometric="minisblack" if data.ndim == 3 and data.shape[0] in (3, 4) else None
+    )
     return buf.getvalue()
