@@ -8,30 +8,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from cellkiosk import cli
-from cellkiosk.tracking.ctc_io import read_track_file
 from tests.fixtures.platform import MODELS_DIR, SHARED_DATA
+from tests.tracking.clips import ctc_clip
 
 SEQUENCE = SHARED_DATA / "ctc" / "Fluo-N2DH-SIM+" / "01"
 FRAMES = 4
 
 
 def short_clip(tmp_path: Path) -> Path:
-    """``tmp/01`` (raw frames) and ``tmp/01_GT/TRA`` (markers, track file cut to FRAMES frames)."""
-    seq, tra = tmp_path / "01", tmp_path / "01_GT" / "TRA"
-    seq.mkdir()
-    tra.mkdir(parents=True)
-    for t in range(FRAMES):
-        (seq / f"t{t:03d}.tif").symlink_to(SEQUENCE / f"t{t:03d}.tif")
-        (tra / f"man_track{t:03d}.tif").symlink_to(SEQUENCE.parent / "01_GT" / "TRA" / f"man_track{t:03d}.tif")
-    rows = read_track_file(SEQUENCE.parent / "01_GT" / "TRA" / "man_track.txt")
-    rows = rows[rows[:, 1] < FRAMES]
-    rows[:, 2] = np.minimum(rows[:, 2], FRAMES - 1)
-    (tra / "man_track.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows.tolist()))
-    return seq
+    """The first FRAMES frames of the sequence and its truth."""
+    return ctc_clip(tmp_path, FRAMES, SEQUENCE)
 
 
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from cellkiosk import cli
-from cellkiosk.tracking.ctc_io import read_track_file, validate_ctc
+from cellkiosk.tracking.ctc_io import validate_ctc
+from tests.tracking.clips import ctc_clip
 
 CTC = Path(__file__).resolve().parents[2].parent / "shared/data/ctc"
 SEQUENCE = CTC / "Fluo-N2DH-SIM+" / "01"
@@ -21,18 +21,8 @@ FRAMES = 15
 
 
 def clip(tmp_path: Path) -> Path:
-    """``tmp/01`` and ``tmp/01_GT/TRA`` holding the first FRAMES frames of the sequence and its truth."""
-    seq, tra = tmp_path / "01", tmp_path / "01_GT" / "TRA"
-    seq.mkdir()
-    tra.mkdir(parents=True)
-    for t in range(FRAMES):
-        (seq / f"t{t:03d}.tif").symlink_to(SEQUENCE / f"t{t:03d}.tif")
-        (tra / f"man_track{t:03d}.tif").symlink_to(SEQUENCE.parent / "01_GT" / "TRA" / f"man_track{t:03d}.tif")
-    rows = read_track_file(SEQUENCE.parent / "01_GT" / "TRA" / "man_track.txt")
-    rows = rows[rows[:, 1] < FRAMES]
-    rows[:, 2] = np.minimum(rows[:, 2], FRAMES - 1)
-    (tra / "man_track.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows.tolist()))
-    return seq
+    """The first FRAMES frames of the sequence and its truth."""
+    return ctc_clip(tmp_path, FRAMES, SEQUENCE)
 
 
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
