@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from cellkiosk.core.errors import BadInputError
 
@@ -35,28 +36,51 @@ class SegmentationParams(BaseModel):
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
-class TrackingOverrides(BaseModel):
-    """Per-job overrides of the tracker (``cellkiosk.tracking.params.TrackingParams``; core may not import it).
+class TrackingParams(BaseModel):
+    """Search radii, costs and division cues of :func:`cellkiosk.tracking.linking.link`.
 
-    Names, types and bounds mirror ``TrackingParams`` (tests/core/test_tracking_params.py keeps them in
-    step), so a misspelt or out-of-range key is refused at the gateway. Unset keys keep the model card's value.
+    Costs are dimensionless: a frame-to-frame link at ``max_distance_px`` between identical
+    objects costs 1.0, so ``birth_cost = death_cost = 1`` accept every gated link unless a
+    competing one is cheaper or appearance changes a lot. Unknown keys are rejected, so a
+    misspelt override fails loudly instead of being ignored. A division is accepted when its cost
+    is below ``birth_cost``: the new daughter it explains would otherwise be a track start.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_distance_px: float | None = Field(None, gt=0, description="frame-to-frame search radius")
-    birth_cost: float | None = Field(None, gt=0, description="cost of a track start (no link into an object)")
-    death_cost: float | None = Field(None, gt=0, description="cost of a track end (no link out of an object)")
-    area_weight: float | None = Field(None, ge=0, description="weight of the relative area change |a-b|/(a+b)")
-    intensity_weight: float | None = Field(None, ge=0, description="weight of the relative mean-intensity change")
-    max_gap_frames: int | None = Field(None, ge=0, description="missing frames a track may bridge (0: no gap closing)")
-    gap_cost_per_frame: float | None = Field(None, ge=0, description="added to a gap link per missing frame")
-    divisions: bool | None = Field(None, description="detect divisions (one mother, two daughters)")
-    division_max_distance_px: float | None = Field(None, gt=0, description="mother to new daughter search radius")
-    division_max_area_ratio: float | None = Field(None, gt=0, description="largest daughter area / mother area")
-    division_max_asymmetry: float | None = Field(None, ge=0, le=1, description="largest |a1-a2|/(a1+a2) of daughters")
-    division_size_weight: float | None = Field(None, ge=0, description="weight of daughter size asymmetry and growth")
-    division_intensity_weight: float | None = Field(None, ge=0, description="weight of daughter intensity asymmetry")
+    max_distance_px: float = Field(30.0, gt=0, description="frame-to-frame search radius")
+    birth_cost: float = Field(1.0, gt=0, description="cost of a track start (no link into an object)")
+    death_cost: float = Field(1.0, gt=0, description="cost of a track end (no link out of an object)")
+    area_weight: float = Field(1.0, ge=0, description="weight of the relative area change |a-b|/(a+b)")
+    intensity_weight: float = Field(0.5, ge=0, description="weight of the relative mean-intensity change")
+    max_gap_frames: int = Field(2, ge=0, description="missing frames a track may bridge (0: no gap closing)")
+    gap_cost_per_frame: float = Field(0.25, ge=0, description="added to a gap link per missing frame")
+    divisions: bool = Field(True, description="detect divisions (one mother, two daughters)")
+    division_max_distance_px: float = Field(40.0, gt=0, description="mother to new daughter search radius")
+    division_max_area_ratio: float = Field(1.3, gt=0, description="largest daughter area / mother area")
+    division_max_asymmetry: float = Field(0.6, ge=0, le=1, description="largest |a1-a2|/(a1+a2) of daughters")
+    division_size_weight: float = Field(1.0, ge=0, description="weight of daughter size asymmetry and growth")
+    division_intensity_weight: float = Field(0.5, ge=0, description="weight of daughter intensity asymmetry")
+
+
+def optional_overrides(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """A model with every field of ``model`` optional (default None), same types, bounds and descriptions.
+
+    Unknown keys are refused, so a misspelt override fails with its name; unset keys keep the defaults.
+    """
+    fields: dict[str, Any] = {}
+    for key, info in model.model_fields.items():
+        override = FieldInfo(default=None, description=info.description)
+        override.metadata = list(info.metadata)  # gt / ge / le bounds apply to a given value
+        annotation: Any = info.annotation
+        fields[key] = (annotation | None, override)
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+if TYPE_CHECKING:
+    TrackingOverrides = BaseModel
+else:
+    TrackingOverrides = optional_overrides(TrackingParams, "TrackingOverrides")
 
 
 class TrackingJobParams(SegmentationParams):
