@@ -9,29 +9,14 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
 from cellkiosk.consumer.context import JobContext
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job, JobStatus, Stage, result_prefix, upload_prefix
-from cellkiosk.core.storage import KeyNotFoundError
+from cellkiosk.core.storage import KeyNotFoundError, ObjectTooLargeError
 from cellkiosk.imaging.io import is_image_name
 
 SKIPPED_FILE = "skipped.json"
-
-
-class _LimitedReader:
-    """Reads at most ``limit`` bytes, then raises: zip headers can lie about sizes."""
-
-    def __init__(self, fh: BinaryIO, limit: int, name: str) -> None:
-        self.fh, self.left, self.name = fh, limit, name
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self.fh.read(size if size >= 0 else 1 << 20)
-        self.left -= len(chunk)
-        if self.left < 0:
-            raise BadInputError(f"{self.name}: zip member is larger than its header says (zip bomb?)")
-        return chunk
 
 
 def member_is_hidden(name: str) -> bool:
@@ -82,8 +67,10 @@ def fan_out_zip(ctx: JobContext, local: Path, name: str) -> None:
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)
             key = f"{upload_prefix(job.id)}members/{index}/{safe}"
             try:
-                with zf.open(info) as member:
-                    ctx.storage.put_stream(key, _LimitedReader(member, info.file_size, info.filename))  # type: ignore[arg-type]
+                with zf.open(info) as member:  # zip headers can lie about sizes: hold them to their word
+                    ctx.storage.put_stream(key, member, max_bytes=info.file_size)  # type: ignore[arg-type]
+            except ObjectTooLargeError:
+                raise BadInputError(f"{info.filename}: zip member is larger than its header says (zip bomb?)") from None
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
                 skipped.append({"image": info.filename, "reason": f"could not unpack from the zip ({exc})"})
                 continue
