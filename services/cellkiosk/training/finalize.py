@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cellkiosk.inference.model_card import ModelCard
+from cellkiosk.inference.segment import watershed_params
 from cellkiosk.training.card import nuclear_card
 from cellkiosk.training.dataset import load_folder
 from cellkiosk.training.evaluate import megapixels, predict_samples, score_predictions, tune_watershed
@@ -109,7 +110,7 @@ def record_checkpoint(checkpoint: Path, run_dir: Path, data_dir: Path, history: 
         export_saved_model(model, card, Path(tmp))
         card = ModelCard.read(Path(tmp))
         predicted = predict_samples(load_folder(data_dir, split="val", modalities={"fluorescence"}), card)
-        default, _, _ = score_predictions(predicted, card, _params(card))
+        default, _, _ = score_predictions(predicted, card, watershed_params(card, {}))
         tuned_params, tuned = tune_watershed(predicted, card)
     state = json.loads((run_dir / "state.json").read_text())
     row = {
@@ -128,9 +129,3 @@ def record_checkpoint(checkpoint: Path, run_dir: Path, data_dir: Path, history: 
             writer.writeheader()
         writer.writerow(row)
     return row
-
-
-def _params(card: ModelCard) -> Any:
-    from cellkiosk.inference.segment import watershed_params
-
-    return watershed_params(card, {})
