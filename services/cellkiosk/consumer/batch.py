@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from cellkiosk.consumer.context import JobContext
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job, JobStatus, Stage, result_prefix, upload_prefix
-from cellkiosk.core.storage import KeyNotFoundError, ObjectTooLargeError
+from cellkiosk.core.storage import KeyNotFoundError, ObjectTooLargeError, safe_file_name
 from cellkiosk.imaging.io import is_image_name
 
 SKIPPED_FILE = "skipped.json"
@@ -63,9 +63,7 @@ def fan_out_zip(ctx: JobContext, local: Path, name: str) -> None:
             if not is_image_name(info.filename):
                 skipped.append({"image": info.filename, "reason": "not an image file (expected .tif, .png or .jpg)"})
                 continue
-            base = PurePosixPath(info.filename).name
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)
-            key = f"{upload_prefix(job.id)}members/{index}/{safe}"
+            key = f"{upload_prefix(job.id)}members/{index}/{safe_file_name(info.filename)}"
             try:
                 with zf.open(info) as member:  # zip headers can lie about sizes: hold them to their word
                     ctx.storage.put_stream(key, member, max_bytes=info.file_size)  # type: ignore[arg-type]

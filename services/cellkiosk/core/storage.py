@@ -15,7 +15,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
@@ -150,6 +150,13 @@ class Storage(ABC):
         for key in keys:
             self.delete(key)
         return len(keys)
+
+
+def safe_file_name(name: str | None) -> str:
+    """The base name of a user's file, stripped of directories and odd characters, fit for a key."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    cleaned = "".join(c if c.isalnum() or c in "-_.+()" else "_" for c in base).strip(". ")
+    return cleaned[:200] or "upload"
 
 
 def iter_limited(fh: BinaryIO, max_bytes: int | None, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:

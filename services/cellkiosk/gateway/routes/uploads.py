@@ -11,19 +11,12 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from starlette.concurrency import run_in_threadpool
 
 from cellkiosk.core.jobs import new_id, upload_prefix
-from cellkiosk.core.storage import ObjectTooLargeError
+from cellkiosk.core.storage import ObjectTooLargeError, safe_file_name
 from cellkiosk.gateway.deps import MetricsDep, QueueDep, SettingsDep, StoreDep, require_api_key
 from cellkiosk.gateway.schemas import PresignIn, PresignOut, UploadOut
 from cellkiosk.gateway.signing import sign, verify
 
 router = APIRouter(prefix="/api", tags=["uploads"], dependencies=[Depends(require_api_key)])
-
-
-def safe_name(name: str | None) -> str:
-    """The base name of an uploaded file, stripped of directories and odd characters."""
-    base = PurePosixPath((name or "").replace("\\", "/")).name
-    cleaned = "".join(c if c.isalnum() or c in "-_.+()" else "_" for c in base).strip(". ")
-    return cleaned[:200] or "upload"
 
 
 def too_large(settings_max: int) -> HTTPException:
@@ -40,7 +33,7 @@ def upload(
     metrics: MetricsDep,
 ) -> UploadOut:
     """Stream the file into storage under ``uploads/<id>/<name>``."""
-    name = safe_name(file.filename)
+    name = safe_file_name(file.filename)
     upload_id = new_id()
     key = f"{upload_prefix(upload_id)}{name}"
     try:
@@ -60,7 +53,7 @@ def presign(body: PresignIn, request: Request, storage: StoreDep, queue: QueueDe
     if body.size > settings.max_upload_bytes:
         raise too_large(settings.max_upload_bytes)
     upload_id = new_id()
-    key = f"{upload_prefix(upload_id)}{safe_name(body.name)}"
+    key = f"{upload_prefix(upload_id)}{safe_file_name(body.name)}"
     expires = settings.presign_expires_s
     queue.schedule_cleanup(upload_prefix(upload_id), time.time() + settings.upload_ttl_s)
     url = storage.presign_put(key, expires, content_type=body.content_type)
