@@ -139,10 +139,7 @@ def collect(ctx: JobContext) -> None:
             )
         key = f"{result_prefix(job.id)}{_stem(job.input_name)}_results.zip"
         storage.put_file(key, target, content_type="application/zip")
-    queue.finish(
-        job.id, JobStatus.DONE, ctx.settings.job_ttl_s, output=key, progress=100.0, timings=ctx.finish_timings()
-    )
-    queue.schedule_cleanup(result_prefix(job.id), time.time() + ctx.settings.job_ttl_s)
+    ctx.complete(key)
 
 
 def _member_folder(image: str, index: int) -> str:

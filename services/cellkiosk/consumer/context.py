@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cellkiosk.core.errors import CancelledError
-from cellkiosk.core.jobs import Job, Stage, job_key
+from cellkiosk.core.jobs import Job, JobStatus, Stage, job_key, result_prefix
 from cellkiosk.core.queue import JobQueue
 from cellkiosk.core.settings import ConsumerSettings
 from cellkiosk.core.storage import Storage
@@ -62,6 +62,14 @@ class JobContext:
         """Close the current stage and return all stage timings (seconds)."""
         self._close_stage()
         return dict(self.timings)
+
+    def complete(self, output: str) -> None:
+        """Mark the job done with its result archive at ``output`` and start its expiry clock."""
+        ttl_s = self.settings.job_ttl_s
+        self.queue.finish(
+            self.job.id, JobStatus.DONE, ttl_s, output=output, progress=100.0, timings=self.finish_timings()
+        )
+        self.queue.schedule_cleanup(result_prefix(self.job.id), time.time() + ttl_s)
 
     def extra(self) -> dict[str, Any]:
         """Fields for log records about this job."""

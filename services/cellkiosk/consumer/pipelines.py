@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 import zipfile
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -16,7 +15,7 @@ from cellkiosk.consumer.archive import file_sha256, safe_stem, write_segmentatio
 from cellkiosk.consumer.batch import fan_out_zip
 from cellkiosk.consumer.context import JobContext
 from cellkiosk.consumer.tracking_pipeline import run_tracking
-from cellkiosk.core.jobs import JobStatus, Stage, result_prefix
+from cellkiosk.core.jobs import Stage, result_prefix
 from cellkiosk.core.params import SegmentationParams, validate_params
 from cellkiosk.imaging.channels import drop_alpha, select_channels
 from cellkiosk.imaging.io import read_image_bytes
@@ -76,9 +75,7 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         write_segmentation_archive(archive, stem, pages, overlay, rows, raw.shape[-1], info)
         key = f"{result_prefix(job.id)}{stem}_results.zip"
         ctx.storage.put_file(key, archive, content_type="application/zip")
-    ctx.queue.finish(job.id, JobStatus.DONE, ctx.settings.job_ttl_s, output=key, progress=100.0, stage=Stage.UPLOAD,
-                     timings=ctx.finish_timings())  # fmt: skip
-    ctx.queue.schedule_cleanup(result_prefix(job.id), time.time() + ctx.settings.job_ttl_s)
+    ctx.complete(key)
 
 
 def segment_pages(

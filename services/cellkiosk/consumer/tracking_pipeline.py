@@ -7,7 +7,6 @@ import io
 import json
 import re
 import tempfile
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from cellkiosk.consumer.archive import file_sha256, label_dtype, safe_stem
 from cellkiosk.consumer.batch import check_zip
 from cellkiosk.consumer.context import JobContext
 from cellkiosk.core.errors import BadInputError
-from cellkiosk.core.jobs import JobStatus, Stage, result_prefix
+from cellkiosk.core.jobs import Stage, result_prefix
 from cellkiosk.core.params import TrackingJobParams, validate_params
 from cellkiosk.core.settings import ConsumerSettings
 from cellkiosk.core.storage import KeyNotFoundError
@@ -251,6 +250,4 @@ def run_tracking(ctx: JobContext, services: Services) -> None:
         ctx.stage(Stage.UPLOAD, 95)
         key = f"{result_prefix(job.id)}{stem}_results.zip"
         ctx.storage.put_file(key, archive, content_type="application/zip")
-    ctx.queue.finish(job.id, JobStatus.DONE, ctx.settings.job_ttl_s, output=key, progress=100.0, stage=Stage.UPLOAD,
-                     timings=ctx.finish_timings())  # fmt: skip
-    ctx.queue.schedule_cleanup(result_prefix(job.id), time.time() + ctx.settings.job_ttl_s)
+    ctx.complete(key)
