@@ -17,7 +17,7 @@ from cellkiosk.core.queue import JobQueue
 from cellkiosk.core.settings import GatewaySettings
 from cellkiosk.core.storage import InvalidKeyError, Storage, StorageError
 from cellkiosk.gateway.metrics import GatewayMetrics
-from cellkiosk.gateway.routes import jobs, meta, uploads, views
+from cellkiosk.gateway.routes import jobs, lineage, meta, uploads, views
 from cellkiosk.gateway.signing import load_or_create_secret
 from cellkiosk.inference.store import ModelStore
 
@@ -68,7 +68,7 @@ def create_app(
     async def storage_down(_: Request, exc: StorageError) -> JSONResponse:
         return JSONResponse({"detail": f"storage unavailable: {exc}"}, status_code=503)
 
-    for router in (uploads.router, uploads.direct, jobs.router, views.router, meta.api, meta.router):
+    for router in (uploads.router, uploads.direct, jobs.router, views.router, lineage.router, meta.api, meta.router):
         app.include_router(router)
     frontend = settings.frontend_dir or REPO_FRONTEND
     if (frontend / "index.html").exists():

@@ -35,7 +35,9 @@ MAX_VIEW_SIDE_PX = 4096  # larger images are shown subsampled by a whole stride 
 MAX_INSPECT_BYTES = 512 << 20  # uploads larger than this are not looked into before the analysis
 MAX_PNG_LABEL = (1 << 24) - 1  # what three 8-bit channels hold
 IMMUTABLE = {"Cache-Control": "private, max-age=86400"}  # a finished job's results never change
-LABELS_SUFFIX = "_labels.tif"
+LABELS_SUFFIX = "_labels.tif"  # a segmentation job's labels
+TRACKED_SUFFIX = "_tracked.tif"  # a tracking job's movie of track ids
+LINEAGE_FILE = "lineage.json"  # a tracking job's tracks, parents and daughters
 PageQuery = Annotated[int, Query(ge=0, description="Page (frame) of a multi-page image, 0-based")]
 
 
@@ -51,6 +53,8 @@ class ViewInfo(BaseModel):
     labels_file: str
     overlay_file: str | None
     cells_file: str | None
+    kind: Literal["labels", "tracks"] = "labels"
+    lineage_file: str | None = None
 
 
 class UploadInfo(BaseModel):
@@ -100,14 +104,14 @@ def display_channels(image: np.ndarray, source_axes: str, channels: list[int] | 
 
 
 @contextmanager
-def _stored_file(storage: Storage, key: str) -> Iterator[Path]:
+def stored_file(storage: Storage, key: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="cellkiosk-view-") as tmp:
         local = Path(tmp) / "object"
         storage.download_file(key, local)
         yield local
 
 
-def _single_job(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
+def single_job(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
     job, key = done_or_409(queue, storage, job_id)
     if job.children_total:
         raise HTTPException(
@@ -118,13 +122,23 @@ def _single_job(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, st
     return job, key
 
 
-def _labels_stack(storage: Storage, key: str, stem: str) -> np.ndarray:
-    name = f"{stem}{LABELS_SUFFIX}"
-    with _stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
-        if name not in zf.namelist():
-            raise HTTPException(404, f"no labels '{name}' in this result; see /view for the images it holds")
-        labels = np.asarray(tifffile.imread(io.BytesIO(zf.read(name))))
-    return labels if labels.ndim == 3 else labels[np.newaxis]
+def labels_member(names: list[str], stem: str) -> str:
+    """The archive member with the labels of ``stem`` (segmentation or tracking); 404 when there is none."""
+    for suffix in (LABELS_SUFFIX, TRACKED_SUFFIX):
+        if f"{stem}{suffix}" in names:
+            return f"{stem}{suffix}"
+    raise HTTPException(404, f"no labels for '{stem}' in this result; see /view for the images it holds")
+
+
+def _labels_page(storage: Storage, key: str, stem: str, page: int) -> np.ndarray:
+    """One (Y, X) page of the labels; only that page is decoded (a movie's play asks for each frame)."""
+    with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
+        data = zf.read(labels_member(zf.namelist(), stem))
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        series = tif.series[0]
+        count = int(np.prod(series.shape[:-2], dtype=np.int64)) if len(series.shape) > 2 else 1
+        _page_or_404(count, page)
+        return np.asarray(series.asarray(key=page) if count > 1 else series.asarray())
 
 
 def _page_or_404(count: int, page: int) -> None:
@@ -135,14 +149,16 @@ def _page_or_404(count: int, page: int) -> None:
 @router.get("/jobs/{job_id}/view", response_model=list[ViewInfo], summary="The labelled images of a finished job")
 def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]:
     """Size, pages and file names of each labelled image (one for a segmentation job)."""
-    job, key = _single_job(queue, storage, job_id)
+    job, key = single_job(queue, storage, job_id)
     out = []
-    with _stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
+    with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
         names = zf.namelist()
         for name in names:
-            if "/" in name or not name.endswith(LABELS_SUFFIX):
+            suffix = next((s for s in (LABELS_SUFFIX, TRACKED_SUFFIX) if name.endswith(s)), None)
+            if "/" in name or suffix is None:
                 continue
-            stem = name[: -len(LABELS_SUFFIX)]
+            stem = name[: -len(suffix)]
+            tracks = suffix == TRACKED_SUFFIX
             with tifffile.TiffFile(io.BytesIO(zf.read(name))) as tif:
                 shape = tif.series[0].shape
             pages = int(np.prod(shape[:-2], dtype=np.int64)) if len(shape) > 2 else 1
@@ -159,6 +175,8 @@ def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]
                     labels_file=name,
                     overlay_file=overlay if overlay in names else None,
                     cells_file="cells.csv" if "cells.csv" in names else None,
+                    kind="tracks" if tracks else "labels",
+                    lineage_file=LINEAGE_FILE if tracks and LINEAGE_FILE in names else None,
                 )
             )
     return out
@@ -172,13 +190,12 @@ def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]
 )
 def labels_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: PageQuery = 0) -> Response:
     """Lossless labels of one page, subsampled by the view's stride for very large images."""
-    _, key = _single_job(queue, storage, job_id)
-    stack = _labels_stack(storage, key, stem)
-    _page_or_404(stack.shape[0], page)
-    if int(stack.max(initial=0)) > MAX_PNG_LABEL:
+    _, key = single_job(queue, storage, job_id)
+    labels = _labels_page(storage, key, stem, page)
+    if int(labels.max(initial=0)) > MAX_PNG_LABEL:
         raise HTTPException(422, f"labels above {MAX_PNG_LABEL:,} cannot be shown; download the labels TIFF")
-    stride = view_stride(*stack.shape[1:])
-    return Response(encode_labels_png(stack[page, ::stride, ::stride]), media_type="image/png", headers=IMMUTABLE)
+    stride = view_stride(*labels.shape)
+    return Response(encode_labels_png(labels[::stride, ::stride]), media_type="image/png", headers=IMMUTABLE)
 
 
 @router.get(
@@ -189,14 +206,15 @@ def labels_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page:
 )
 def image_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: PageQuery = 0) -> Response:
     """The image the labels were made from (percentile-normalized; the model's channel if one was picked)."""
-    job, key = _single_job(queue, storage, job_id)
-    _labels_stack(storage, key, stem)  # 404 for a stem this job does not have
+    job, key = single_job(queue, storage, job_id)
+    with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
+        labels_member(zf.namelist(), stem)  # 404 for a stem this job does not have
     if not job.input or not storage.exists(job.input):
         raise HTTPException(410, "the input image has expired; the labels and cells.csv are still here")
     name = job.input_name or PurePosixPath(job.input).name
     axes = job.params.get("axes") if isinstance(job.params.get("axes"), str) else None
     try:
-        with _stored_file(storage, job.input) as local, local.open("rb") as fh:
+        with stored_file(storage, job.input) as local, local.open("rb") as fh:
             loaded = read_image_bytes(fh, name, axes)
     except BadInputError as exc:
         raise HTTPException(422, str(exc)) from None
@@ -265,7 +283,7 @@ def upload_info(
         raise HTTPException(404, f"no upload with key '{key}' (it may have expired)") from None
     if size > MAX_INSPECT_BYTES:
         return UploadInfo(key=key, name=name, size=size, kind="unknown", note="too large to look inside in advance")
-    with _stored_file(storage, key) as local:
+    with stored_file(storage, key) as local:
         try:
             if zipfile.is_zipfile(local):
                 info = describe_zip(local, name)
