@@ -59,3 +59,20 @@ export function highlightCanvas(ids, w, h, label, box) {
   canvas.getContext("2d").putImageData(image, 0, 0);
   return { canvas, x: x0, y: y0 };
 }
+
+/** Ids (e.g. track ids) at cell centroids, drawn in screen pixels so they keep their size at any zoom. */
+export function drawIds(ctx, cells, view, dpr) {
+  const { width, height } = ctx.canvas;
+  ctx.save();
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  Object.assign(ctx, { font: "600 12px system-ui, sans-serif", textAlign: "center", textBaseline: "middle" });
+  Object.assign(ctx, { lineWidth: 3, lineJoin: "round", strokeStyle: "rgba(0, 0, 0, 0.85)", fillStyle: "#fff" });
+  for (const { id, x, y } of cells) {
+    const sx = view.x + (x + 0.5) * view.scale;
+    const sy = view.y + (y + 0.5) * view.scale;
+    if (sx < -20 || sy < -20 || sx * dpr > width + 20 || sy * dpr > height + 20) continue;
+    ctx.strokeText(id, sx, sy);
+    ctx.fillText(id, sx, sy);
+  }
+  ctx.restore();
+}

@@ -49,7 +49,9 @@ export function paramField(name, schema, fallback) {
       dataset: { param: name, kind: "number" },
     });
   } else {
-    input = el("input", { id, type: "text", placeholder: "automatic", pattern: spec.pattern, dataset: { param: name, kind: "text" } });
+    // JSON Schema patterns match anywhere in the value; an HTML pattern must match all of it
+    const pattern = spec.pattern ? `.*(?:${spec.pattern}).*` : undefined;
+    input = el("input", { id, type: "text", placeholder: "automatic", pattern, dataset: { param: name, kind: "text" } });
   }
   return el("div", { class: "field" }, el("label", { for: id }, label), input, help ? el("small", {}, help) : null);
 }

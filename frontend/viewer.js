@@ -2,17 +2,25 @@
 
 import { ApiError, el, getJSON, request } from "./api.js";
 import { CellTable, parseCsv } from "./cells.js";
-import { canvasOf, decodeLabels, highlightCanvas, overlayCanvas } from "./overlay.js";
+import { FrameCache } from "./frames.js";
+import { drawIds, highlightCanvas, overlayCanvas } from "./overlay.js";
+import { TrackMode } from "./tracks.js";
 
 const ZOOM_STEP = 1.25;
 const PAN_STEP_PX = 50;
 const DRAG_THRESHOLD_PX = 4;
 const MAX_SCALE = 40;
-const DETAIL_COLUMNS = ["frame", "area_px", "centroid_y", "centroid_x"];
+const DETAIL_COLUMNS = ["frame", "track_id", "parent", "area_px", "centroid_y", "centroid_x"];
 
-async function bitmapOf(path) {
-  const blob = await (await request(path)).blob();
-  return createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+/** cells.csv rows grouped by frame ("" for an image without frames). */
+function byFrame(rows) {
+  const groups = new Map();
+  for (const r of rows) {
+    const key = r.frame ?? "";
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
+  }
+  return groups;
 }
 
 export class Viewer {
@@ -26,6 +34,7 @@ export class Viewer {
     this.opacity = Number(this.$("opacity").value);
     this.view = { scale: 1, x: 0, y: 0 };
     this.token = 0;
+    this.tracks = new TrackMode(this);
     this.bindControls();
     this.bindPointer();
     new ResizeObserver(() => this.resize()).observe(this.canvas.parentElement);
@@ -44,7 +53,10 @@ export class Viewer {
       this.$("opacity-out").value = `${Math.round(this.opacity * 100)}%`;
       this.draw();
     });
-    this.$("page").addEventListener("input", (e) => this.loadPage(Number(e.target.value)));
+    this.$("page").addEventListener("input", (e) => {
+      this.tracks.player.pause();
+      this.loadPage(Number(e.target.value));
+    });
     this.$("zoom-in").addEventListener("click", () => this.zoomAt(ZOOM_STEP));
     this.$("zoom-out").addEventListener("click", () => this.zoomAt(1 / ZOOM_STEP));
     this.$("zoom-fit").addEventListener("click", () => this.fit());
@@ -52,6 +64,7 @@ export class Viewer {
     this.$("close-viewer").addEventListener("click", () => {
       this.root.hidden = true;
       this.token++;
+      this.tracks.player.pause();
       this.returnFocus?.focus();
     });
   }
@@ -95,8 +108,12 @@ export class Viewer {
       if (!infos.length) throw new ApiError("this result holds no label image", 404);
       const info = infos[0];
       const cells = info.cells_file ? parseCsv(await (await request(`/api/jobs/${jobId}/files/${info.cells_file}`)).text()) : { columns: [], rows: [] };
+      const cellsByFrame = byFrame(cells.rows);
+      await this.tracks.load(jobId, info, cellsByFrame);
       if (token !== this.token) return;
-      Object.assign(this, { jobId, info, cells, page: -1 });
+      const base = `/api/jobs/${jobId}/view/${encodeURIComponent(info.stem)}`;
+      const frames = new FrameCache(base, info.pages, Math.ceil(info.width / info.stride), Math.ceil(info.height / info.stride));
+      Object.assign(this, { jobId, info, cells, cellsByFrame, frames, page: -1, selected: null });
       const slider = this.$("page");
       slider.max = String(info.pages - 1);
       slider.value = "0";
@@ -122,53 +139,65 @@ export class Viewer {
     );
   }
 
+  /** Move the slider to a page and show it (resolves once it is drawn, or could not be). */
+  async showFrame(page) {
+    this.$("page").value = String(page);
+    await this.loadPage(page);
+  }
+
+  /** One frame back or forward (keyboard), pausing the player. */
+  step(delta) {
+    const page = this.page + delta;
+    if (!this.info || page < 0 || page >= this.info.pages) return;
+    this.tracks.player.pause();
+    this.showFrame(page);
+  }
+
   async loadPage(page, refit = false) {
     if (page === this.page) return;
     const token = ++this.token;
     const { jobId, info } = this;
-    const base = `/api/jobs/${jobId}/view/${encodeURIComponent(info.stem)}`;
-    this.$("page-out").value = `${page + 1} of ${info.pages}`;
+    this.$("page-out").value = this.tracks.position(page, info.pages);
     this.status("loading…");
     try {
-      const [labels, image] = await Promise.all([
-        bitmapOf(`${base}/labels.png?page=${page}`),
-        bitmapOf(`${base}/image.png?page=${page}`).catch((err) => err),
-      ]);
+      const frame = await this.frames.get(page);
       if (token !== this.token) return;
       this.page = page;
-      this.setLabels(labels);
-      this.base = canvasOf(this.w, this.h);
-      const note = image instanceof Error ? `${image.message} (showing the labels only)` : "";
-      if (!note) this.base.getContext("2d").drawImage(image, 0, 0);
+      this.setFrame(frame);
       this.showCells(page);
       this.buildOverlay();
       if (refit || !this.fitted) this.fit();
+      if (this.selected) this.select(this.selected); // a track stays selected from frame to frame
       else this.draw();
-      this.status(note, Boolean(note));
+      this.status(frame.note, Boolean(frame.note));
       this.canvas.dataset.ready = `${jobId}:${page}`;
+      this.frames.prefetch(page);
     } catch (err) {
       if (token === this.token) this.status(`could not show this page: ${err.message}`, true);
     }
   }
 
-  setLabels(bitmap) {
-    Object.assign(this, { w: bitmap.width, h: bitmap.height, ids: decodeLabels(bitmap), selected: null, highlight: null });
-    this.$("cell-details").replaceChildren(el("p", { class: "muted" }, "Hover over or click a cell to see its measurements."));
+  setFrame(frame) {
+    Object.assign(this, { frame, w: frame.w, h: frame.h, ids: frame.ids, base: frame.base, highlight: null });
+    if (!this.tracks.active) this.selected = null;
+    if (!this.selected) this.$("cell-details").replaceChildren(el("p", { class: "muted" }, "Hover over or click a cell to see its measurements."));
   }
 
   showCells(page) {
-    const frame = String(page);
-    const rows = this.cells.rows.filter((r) => r.frame === undefined || r.frame === frame);
+    const rows = this.cellsByFrame.get(String(page)) || this.cellsByFrame.get("") || [];
     this.rowsByLabel = new Map(rows.map((r) => [Number(r.label), r]));
     const multi = this.info.pages > 1;
+    const where = this.tracks.active ? `in frame ${page}` : `on page ${page + 1}`;
     const count = this.$("cell-count");
     count.dataset.count = String(rows.length);
-    count.textContent = `${rows.length} cell${rows.length === 1 ? "" : "s"}` + (multi ? ` on page ${page + 1} (${this.cells.rows.length} in all pages)` : "");
+    count.textContent = `${rows.length} cell${rows.length === 1 ? "" : "s"}` + (multi ? ` ${where} (${this.cells.rows.length} in all ${this.tracks.active ? "frames" : "pages"})` : "");
     this.table.show(this.cells.columns, rows, multi);
   }
 
   buildOverlay() {
-    if (this.ids) this.overlay = overlayCanvas(this.ids, this.w, this.h, this.mode);
+    if (!this.frame) return;
+    const cached = this.frame.overlays;
+    this.overlay = cached[this.mode] ||= overlayCanvas(this.ids, this.w, this.h, this.mode);
   }
 
   /** Mark one cell; its bounding box from cells.csv (full-resolution pixels) limits the search. */
@@ -225,6 +254,11 @@ export class Viewer {
     ctx.drawImage(this.overlay, 0, 0);
     ctx.globalAlpha = 1;
     if (this.highlight) ctx.drawImage(this.highlight.canvas, this.highlight.x, this.highlight.y);
+    if (this.tracks.showIds) {
+      const s = this.info.stride;
+      const cells = [...this.rowsByLabel.values()].map((r) => ({ id: r.label, x: Number(r.centroid_x) / s, y: Number(r.centroid_y) / s }));
+      drawIds(ctx, cells, this.view, dpr);
+    }
   }
 
   /** The label id under a point of the canvas (CSS pixels), 0 for background or outside. */
@@ -236,9 +270,12 @@ export class Viewer {
   }
 
   select(label, centre = false) {
+    const changed = (label || null) !== this.selected;
     this.selected = label || null;
-    this.highlight = this.selected ? this.buildHighlight(this.selected) : null;
+    const here = this.selected && this.rowsByLabel.has(this.selected);
+    this.highlight = here || (this.selected && !this.tracks.active) ? this.buildHighlight(this.selected) : null;
     this.showDetails(this.selected, this.$("cell-details")); // first: it changes the table's height
+    if (changed) this.tracks.select(this.selected);
     this.table.select(this.selected);
     if (centre && this.selected) {
       const row = this.rowsByLabel.get(this.selected);
@@ -256,6 +293,7 @@ export class Viewer {
   showDetails(label, target) {
     if (!label) return target.replaceChildren(el("p", { class: "muted" }, "No cell selected."));
     const row = this.rowsByLabel.get(label);
+    if (!row && this.tracks.active) return target.replaceChildren(el("h3", {}, `Track ${label}`), el("p", { class: "muted" }, `not in frame ${this.page}`));
     if (!row) return target.replaceChildren(el("p", {}, `Cell ${label} (no measurements)`));
     const columns = Object.keys(row);
     const keys = [
@@ -264,7 +302,7 @@ export class Viewer {
       ...columns.filter((k) => k.startsWith("integrated_intensity")),
     ];
     target.replaceChildren(
-      el("h3", {}, `Cell ${label}`),
+      el("h3", {}, `${this.tracks.active ? "Track" : "Cell"} ${label}`),
       el("dl", { class: "measures" }, keys.map((k) => [el("dt", {}, k.replaceAll("_", " ")), el("dd", {}, row[k])])),
     );
   }
@@ -292,7 +330,8 @@ export class Viewer {
       tip.hidden = !label;
       if (!label) return;
       const row = this.rowsByLabel.get(label);
-      tip.textContent = row ? `cell ${label} · ${row.area_px} px` : `cell ${label}`;
+      const noun = this.tracks.active ? "track" : "cell";
+      tip.textContent = row ? `${noun} ${label} · ${row.area_px} px` : `${noun} ${label}`;
       tip.style.left = `${e.offsetX + 14}px`;
       tip.style.top = `${e.offsetY + 14}px`;
     });
@@ -317,8 +356,11 @@ export class Viewer {
         "-": () => this.zoomAt(1 / ZOOM_STEP),
         0: () => this.fit(),
         Escape: () => this.select(null),
+        ",": () => this.step(-1),
+        ".": () => this.step(1),
       };
-      if (keys[e.key]) {
+      if (this.tracks.key(e.key)) e.preventDefault();
+      else if (keys[e.key]) {
         e.preventDefault();
         keys[e.key]();
       }
