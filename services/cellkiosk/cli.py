@@ -49,6 +49,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         modalities=args.modality,
         seed=args.seed,
         limit_images=args.limit,
+        learning_rate=args.lr,
+        min_learning_rate=args.min_lr,
+        init_from=args.init,
+        ctc_sequences=args.ctc or [],
+        ctc_frames=args.ctc_frames,
+        ctc_scale=args.ctc_scale,
+        ctc_share=args.ctc_share,
     )
     print(train(cfg))
     return 0
@@ -80,28 +87,36 @@ def segment_and_track(
     threads: int,
     tolerance: int,
     seg_overrides: dict[str, object] | None = None,
+    frames: range | None = None,
 ) -> dict[str, object]:
     """Segment every raw frame of a CTC sequence with a model, track, write the CTC result, validate, score.
 
     The same steps as a tracking job (frames resized by ``scale`` for the network, labels mapped back);
-    the ground truth is ``<seq_dir>_GT`` beside the sequence.
+    the ground truth is ``<seq_dir>_GT`` beside the sequence. ``frames`` scores only that stretch of the
+    movie (e.g. the frames a fine-tuned model never saw), against the ground truth cut to it.
     """
+    import tempfile
     import time
 
     import numpy as np
     import tifffile
 
     from cellkiosk.consumer.archive import label_dtype
-    from cellkiosk.consumer.tracking_pipeline import resize_frame, resize_labels
-    from cellkiosk.evaluation.tracking import score_tracking
+    from cellkiosk.evaluation.tracking import cut_ground_truth, score_tracking
+    from cellkiosk.imaging.resize import resize_frame, resize_labels
     from cellkiosk.inference.model_card import ModelCard
     from cellkiosk.inference.predictor import LocalPredictor
     from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
-    from cellkiosk.tracking.ctc_io import validate_ctc
+    from cellkiosk.tracking.ctc_io import find_masks, validate_ctc
     from cellkiosk.tracking.movie import track_movie, write_ctc_result
 
     card, predictor = ModelCard.read(model_dir), LocalPredictor()
     ws, raws = watershed_params(card, seg_overrides or {}), sorted(seq_dir.glob("t*.tif"))
+    frames = frames or range(len(raws))
+    raws = raws[frames.start : frames.stop]
+    if not raws:
+        raise ValueError(f"{seq_dir}: no frames in {frames.start}:{frames.stop}")
+    frames = range(frames.start, frames.start + len(raws))
     start, labels = time.perf_counter(), []
     for path in raws:
         image = np.asarray(tifffile.imread(path))[..., None]
@@ -116,15 +131,33 @@ def segment_and_track(
     write_ctc_result(out_dir, lineage, labels, np.asarray)
     problems = validate_ctc(out_dir)
     gt_root = seq_dir.parent / f"{seq_dir.name}_GT"
-    scores = score_tracking(out_dir, gt_root, tolerance, threads) if not problems else None
+    with tempfile.TemporaryDirectory() as tmp:
+        if len(raws) != len(find_masks(gt_root / "TRA")):
+            gt_root = cut_ground_truth(gt_root, frames, Path(tmp) / "GT")
+        scores = score_tracking(out_dir, gt_root, tolerance, threads) if not problems else None
     return {
         "sequence": str(seq_dir), "model": f"{card.name}:{card.version}", "scale": scale, "frames": len(raws),
+        "frame_range": [frames.start, frames.stop],
         "objects": int(lineage.links.labels.size), "tracks": len(lineage.tracks),
         "divisions": sum(1 for t in lineage.tracks if t.division_frame is not None),
         "segment_s": round(segment_s, 2), "track_s": round(track_s, 3), "problems": problems,
         "scores": scores.to_json() if scores else None, "params": params.model_dump(),
         "postprocess": {k: getattr(ws, k) for k in ws.__dataclass_fields__},
     }  # fmt: skip
+
+
+def frame_range(text: str) -> range:
+    """``START:STOP`` (either may be empty: ``32:`` is frame 32 to the end) as a range; argparse type."""
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        frames = range(int(start or 0), int(stop) if stop else 1_000_000_000)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:STOP, e.g. 32:65, got {text!r}") from None
+    if frames.start < 0 or not len(frames):
+        raise argparse.ArgumentTypeError(f"empty or negative frame range {text!r}")
+    return frames
 
 
 def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
@@ -154,7 +187,7 @@ def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
         if args.segment:
             report = segment_and_track(
                 Path(args.segment), Path(args.model), Path(args.out), params, args.scale, args.threads,
-                args.division_tolerance, seg_overrides,
+                args.division_tolerance, seg_overrides, args.frames,
             )  # fmt: skip
         else:
             report = link_ground_truth(args.link_gt, args.out, params, args.threads, args.division_tolerance)
@@ -278,6 +311,13 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--modality", action="append", default=None)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--limit", type=int, default=None, help="use only the first N images (smoke runs)")
+    train.add_argument("--lr", type=float, default=2e-3, help="initial learning rate (cosine decay)")
+    train.add_argument("--min-lr", type=float, default=5e-5, help="final learning rate")
+    train.add_argument("--init", help="fine-tune: start from this .keras checkpoint (e.g. runs/nuclear-v1/last.keras)")
+    train.add_argument("--ctc", action="append", metavar="SEQ_DIR", help="mix in a CTC sequence's frames + markers")
+    train.add_argument("--ctc-frames", type=float, default=0.5, help="fraction of each CTC movie used (the start)")
+    train.add_argument("--ctc-scale", type=float, default=0.4, help="resize CTC frames by this (nucleus size)")
+    train.add_argument("--ctc-share", type=float, default=0.5, help="fraction of each batch from CTC frames")
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="segment an annotated folder and report AP, mAP, F1, merges, splits")
     ev.add_argument("--model", required=True, help="model directory, e.g. models/nuclear/1")
@@ -297,6 +337,12 @@ def parser() -> argparse.ArgumentParser:
     et.add_argument("--model", default="models/nuclear/1", help="with --segment: model directory")
     et.add_argument("--scale", type=float, default=1.0, help="with --segment: resize frames by this for the network")
     et.add_argument("--seg-params", help="with --segment: post-processing overrides as JSON (as for evaluate)")
+    et.add_argument(
+        "--frames",
+        type=frame_range,
+        metavar="START:STOP",
+        help="with --segment: only these frames (0-based, STOP excluded)",
+    )
     et.add_argument("--out", help="with --link-gt or --segment: folder for the CTC result")
     et.add_argument("--params", help="tracker overrides as JSON, e.g. '{\"max_distance_px\": 25}'")
     et.add_argument("--division-tolerance", type=int, default=0, help="frames a division may be off, BC(i)")

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from cellkiosk.evaluation.tracking import score_tracking
-from cellkiosk.tracking.ctc_io import read_track_file, validate_ctc
+from cellkiosk.evaluation.tracking import cut_ground_truth, score_tracking
+from cellkiosk.tracking.ctc_io import validate_ctc
 from tests.fixtures.platform import SHARED_DATA, Platform, start_worker
 
 SEQUENCE = SHARED_DATA / "ctc" / "Fluo-N2DH-SIM+" / "01"
@@ -43,18 +43,10 @@ def tracking(platform: Platform) -> Iterator[Platform]:
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The first FRAMES frames as a multi-page TIFF, their GT markers as a label movie, and the cut GT folder."""
     tmp = tmp_path_factory.mktemp("clip")
-    tra = tmp / "01_GT" / "TRA"
-    tra.mkdir(parents=True)
-    gt_tra = SEQUENCE.parent / "01_GT" / "TRA"
-    for t in range(FRAMES):
-        (tra / f"man_track{t:03d}.tif").symlink_to(gt_tra / f"man_track{t:03d}.tif")
-    rows = read_track_file(gt_tra / "man_track.txt")
-    rows = rows[rows[:, 1] < FRAMES]
-    rows[:, 2] = np.minimum(rows[:, 2], FRAMES - 1)
-    (tra / "man_track.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows.tolist()))
+    gt = cut_ground_truth(SEQUENCE.parent / "01_GT", range(FRAMES), tmp / "01_GT")
     movie, markers = tmp / "sim01.tif", tmp / "sim01_markers.tif"
     tifffile.imwrite(movie, np.stack([tifffile.imread(SEQUENCE / f"t{t:03d}.tif") for t in range(FRAMES)]))
-    tifffile.imwrite(markers, np.stack([tifffile.imread(tra / f"man_track{t:03d}.tif") for t in range(FRAMES)]))
+    tifffile.imwrite(markers, np.stack([tifffile.imread(gt / "TRA" / f"man_track{t:03d}.tif") for t in range(FRAMES)]))
     return {"movie": movie, "markers": markers, "gt": tmp / "01_GT"}
 
 

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from cellkiosk.tracking.ctc_io import read_track_file
+from cellkiosk.evaluation.tracking import cut_ground_truth
 from tests.fixtures.platform import SHARED_DATA
 
 SIM_SEQUENCE = SHARED_DATA / "ctc" / "Fluo-N2DH-SIM+" / "01"
 
 
-def ctc_clip(tmp_path: Path, frames: int, sequence: Path = SIM_SEQUENCE) -> Path:
-    """``tmp/01`` (raw frames) and ``tmp/01_GT/TRA`` (markers, track file cut to ``frames`` frames)."""
-    seq, tra = tmp_path / "01", tmp_path / "01_GT" / "TRA"
+def ctc_clip(tmp_path: Path, frames: int | range, sequence: Path = SIM_SEQUENCE) -> Path:
+    """``tmp/01`` (raw frames, renumbered from 0) and ``tmp/01_GT/TRA`` (markers and track file of those frames)."""
+    frames = range(frames) if isinstance(frames, int) else frames
+    seq = tmp_path / "01"
     seq.mkdir()
-    tra.mkdir(parents=True)
-    for t in range(frames):
-        (seq / f"t{t:03d}.tif").symlink_to(sequence / f"t{t:03d}.tif")
-        (tra / f"man_track{t:03d}.tif").symlink_to(sequence.parent / "01_GT" / "TRA" / f"man_track{t:03d}.tif")
-    rows = read_track_file(sequence.parent / "01_GT" / "TRA" / "man_track.txt")
-    rows = rows[rows[:, 1] < frames]
-    rows[:, 2] = np.minimum(rows[:, 2], frames - 1)
-    (tra / "man_track.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows.tolist()))
+    for t in frames:
+        (seq / f"t{t - frames.start:03d}.tif").symlink_to(sequence / f"t{t:03d}.tif")
+    cut_ground_truth(sequence.parent / "01_GT", frames, tmp_path / "01_GT")
     return seq

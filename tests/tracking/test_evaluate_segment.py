@@ -35,6 +35,23 @@ def test_segment_track_and_score_a_short_clip(tmp_path: Path, capsys: pytest.Cap
     assert (out / "res_track.txt").is_file() and len(list(out.glob("mask*.tif"))) == FRAMES
 
 
+@pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
+def test_frames_scores_only_a_stretch_against_the_cut_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seq, out = ctc_clip(tmp_path, 6, SEQUENCE), tmp_path / "res"
+    argv = ["evaluate-tracking", "--segment", str(seq), "--model", str(MODELS_DIR / "nuclear" / "1"), "--scale", "0.4"]
+    assert cli.main([*argv, "--frames", "3:", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == 3 and report["frame_range"] == [3, 6] and report["problems"] == []
+    assert 0.5 <= report["scores"]["tra"] <= 1.0 and len(list(out.glob("mask*.tif"))) == 3
+
+
+@pytest.mark.parametrize("frames", ["7", "5:5", "-1:3", "a:b"])
+def test_bad_frame_ranges_are_refused(frames: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate-tracking", "--segment", "x", "--out", "y", "--frames", frames])
+    assert exit_info.value.code == 2 and "--frames" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cellkiosk import cli
-from cellkiosk.tracking.ctc_io import validate_ctc
+from cellkiosk.tracking.ctc_io import read_track_file, validate_ctc
 from tests.tracking.clips import ctc_clip
 
 CTC = Path(__file__).resolve().parents[2].parent / "shared/data/ctc"
@@ -37,3 +37,19 @@ def test_linking_ground_truth_markers_of_a_real_clip(tmp_path: Path, capsys: pyt
     assert scores["det"] == 1.0  # the markers themselves are the detections
     assert scores["tra"] >= 0.95
     assert scores["divisions_gt"] == 5 and scores["division_f1"] >= 0.8
+
+
+@pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
+def test_a_clip_from_the_middle_of_the_movie_has_valid_renumbered_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seq = ctc_clip(tmp_path, range(30, 40), SEQUENCE)
+    tra = seq.parent / "01_GT" / "TRA"
+    assert validate_ctc(tra) == []
+    rows = read_track_file(tra / "man_track.txt")
+    full = read_track_file(SEQUENCE.parent / "01_GT" / "TRA" / "man_track.txt")
+    alive = full[(full[:, 1] <= 39) & (full[:, 2] >= 30)]
+    assert sorted(rows[:, 0]) == sorted(alive[:, 0]) and rows[:, 1].min() == 0 and rows[:, 2].max() == 9
+    assert set(rows[:, 3]) - {0} <= set(rows[:, 0])  # parents that ended before frame 30 are dropped
+    assert cli.main(["evaluate-tracking", "--link-gt", str(seq), "--out", str(tmp_path / "res")]) == 0
+    assert json.loads(capsys.readouterr().out)["scores"]["tra"] >= 0.95

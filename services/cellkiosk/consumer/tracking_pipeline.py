@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tifffile
 from PIL import Image, ImageDraw
-from scipy import ndimage as ndi
 
 import cellkiosk
 from cellkiosk.consumer.archive import file_sha256, label_dtype, safe_stem
@@ -29,6 +28,7 @@ from cellkiosk.core.storage import KeyNotFoundError
 from cellkiosk.imaging.channels import drop_alpha, select_channels
 from cellkiosk.imaging.io import LoadedImage, is_image_name, read_image_bytes
 from cellkiosk.imaging.overlay import render_overlay
+from cellkiosk.imaging.resize import resize_frame, resize_labels
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
 from cellkiosk.measure.cells import cell_columns, measure_cells
@@ -106,21 +106,6 @@ def read_label_movie(ctx: JobContext, key: str, tmp: Path, shape: tuple[int, ...
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
         raise BadInputError(f"params.labels: labels must be non-negative integers, got {labels.dtype}")
     return [frame[..., 0].astype(label_dtype(frame), copy=False) for frame in labels]
-
-
-def resize_frame(image: np.ndarray, scale: float) -> np.ndarray:
-    """A (Y, X, C) frame resized by ``scale`` (bilinear, float32); unchanged when scale is 1."""
-    if scale == 1.0:
-        return image
-    return ndi.zoom(image.astype(np.float32, copy=False), (scale, scale, 1), order=1, mode="nearest", grid_mode=True)
-
-
-def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Labels mapped onto a (Y, X) grid of ``shape`` by nearest neighbour (pixel centres)."""
-    if labels.shape == shape:
-        return labels
-    axes = zip(shape, labels.shape, strict=True)
-    return labels[np.ix_(*(np.minimum(((np.arange(n) + 0.5) * m / n).astype(np.intp), m - 1) for n, m in axes))]
 
 
 def segment_movie(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tifffile
 
-from cellkiosk.tracking.ctc_io import find_masks, validate_ctc
+from cellkiosk.tracking.ctc_io import find_masks, read_track_file, validate_ctc
 from cellkiosk.tracking.movie import track_movie, write_ctc_result
 from cellkiosk.tracking.params import TrackingParams
 
@@ -117,6 +117,34 @@ def score_tracking(
         division_f1=_ratio(2 * tp, 2 * tp + fp + fn) if tp + fn else None,
         division_tolerance_frames=i,
     )
+
+
+def cut_ground_truth(gt_dir: str | Path, frames: range, out_dir: str | Path) -> Path:
+    """The CTC tracking ground truth of a stretch of frames, renumbered from 0, as a new ``NN_GT`` folder.
+
+    ``out_dir/TRA`` gets ``man_track.txt`` with the tracks present in ``frames`` (first and last frame
+    clipped to the stretch; a parent that ends before the stretch becomes 0) and the markers of those
+    frames as symlinks ``man_trackTTT.tif`` (numbered from 0). Scoring a result for the same frames
+    against it gives the challenge's measures for that part of the movie.
+    """
+    if frames.step != 1 or not len(frames):
+        raise ValueError(f"frames must be a non-empty contiguous range, got {frames}")
+    source = _gt_root(Path(gt_dir)) / "TRA"
+    target = Path(out_dir) / "TRA"
+    target.mkdir(parents=True, exist_ok=True)
+    masks = {int(p.stem.removeprefix("man_track")): p for p in find_masks(source)}
+    first, last = frames.start, frames.stop - 1
+    for t in frames:
+        (target / f"man_track{t - first:03d}.tif").symlink_to(masks[t].resolve())
+    rows = read_track_file(source / "man_track.txt")
+    rows = rows[(rows[:, 1] <= last) & (rows[:, 2] >= first)]
+    kept = set(rows[:, 0].tolist())
+    lines = [
+        f"{label} {max(b, first) - first} {min(e, last) - first} {parent if parent in kept else 0}\n"
+        for label, b, e, parent in rows.tolist()
+    ]
+    (target / "man_track.txt").write_text("".join(lines))
+    return Path(out_dir)
 
 
 def link_ground_truth(

@@ -1,4 +1,4 @@
-"""Readers for annotated image folders (cellkiosk/DSB layout and CTC SEG layout)."""
+"""Readers for annotated image folders (cellkiosk/DSB layout) and Cell Tracking Challenge sequences."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import tifffile
 
 from cellkiosk.imaging.channels import to_single_channel
 from cellkiosk.imaging.io import read_image_file
+from cellkiosk.imaging.resize import resize_frame, resize_labels
 
 
 @dataclass
@@ -65,20 +66,53 @@ def load_folder(
     return samples
 
 
-def load_ctc_seg(sequence_dir: Path | str) -> list[Sample]:
-    """Load the annotated frames of a Cell Tracking Challenge sequence.
+def ctc_frame_labels(markers: np.ndarray, seg: np.ndarray | None) -> np.ndarray:
+    """Training labels of one CTC frame: the tracking markers, replaced by the SEG mask where one exists.
 
-    ``sequence_dir`` is e.g. ``Fluo-N2DH-GOWT1/01``; masks come from
-    ``01_GT/SEG/man_segNNN.tif`` and frames from ``01/tNNN.tif``.
+    The TRA markers mark every cell (on GOWT1 a little inside the nucleus); the SEG masks are the full
+    nucleus but only for some cells of some frames. A SEG object takes the label of the marker it covers
+    most (a new label if none), and that marker's pixels outside it are dropped.
+    """
+    labels = markers.astype(np.int32, copy=True)
+    if seg is None:
+        return labels
+    next_label = int(labels.max()) + 1
+    for region in np.unique(seg[seg > 0]):
+        inside = seg == region
+        covered = labels[inside]
+        covered = covered[covered > 0]
+        if covered.size:
+            label = int(np.bincount(covered).argmax())
+            labels[labels == label] = 0
+        else:
+            label, next_label = next_label, next_label + 1
+        labels[inside] = label
+    return labels
+
+
+def load_ctc_frames(sequence_dir: Path | str, frames: range | None = None, scale: float = 1.0) -> list[Sample]:
+    """Frames of a CTC sequence with labels from its complete tracking markers (see :func:`ctc_frame_labels`).
+
+    ``frames`` picks time points (e.g. ``range(0, 32)`` to keep the rest of the movie unseen);
+    ``scale`` resizes image and labels so the nuclei come out at the size the model was trained on.
     """
     seq = Path(sequence_dir)
-    gt = seq.parent / f"{seq.name}_GT" / "SEG"
+    gt = seq.parent / f"{seq.name}_GT"
     samples = []
-    for mask_path in sorted(gt.glob("man_seg*.tif")):
-        frame = mask_path.stem.replace("man_seg", "")
-        image = tifffile.imread(seq / f"t{frame}.tif")
-        labels = tifffile.imread(mask_path).astype(np.int32)
-        if labels.ndim != 2:
+    for marker_path in sorted((gt / "TRA").glob("man_track*.tif")):
+        digits = marker_path.stem.replace("man_track", "")
+        if frames is not None and int(digits) not in frames:
             continue
-        samples.append(Sample(f"{seq.parent.name}_{seq.name}_t{frame}", image[..., None], labels, "fluorescence"))
+        seg_path = gt / "SEG" / f"man_seg{digits}.tif"
+        seg = tifffile.imread(seg_path) if seg_path.exists() else None
+        labels = ctc_frame_labels(tifffile.imread(marker_path), seg if seg is not None and seg.ndim == 2 else None)
+        image = resize_frame(np.asarray(tifffile.imread(seq / f"t{digits}.tif"))[..., None], scale)
+        labels = resize_labels(labels, image.shape[:2])
+        samples.append(Sample(f"{seq.parent.name}_{seq.name}_t{digits}", image, labels, "fluorescence"))
     return samples
+
+
+def ctc_frame_range(sequence_dir: Path | str, fraction: float) -> range:
+    """The first ``fraction`` of a sequence's frames (``t*.tif``), e.g. the half used for training."""
+    count = len(list(Path(sequence_dir).glob("t*.tif")))
+    return range(0, int(round(count * fraction)))

@@ -15,7 +15,7 @@ import numpy as np
 
 from cellkiosk.imaging.normalize import normalize_percentile
 from cellkiosk.training.augment import augment
-from cellkiosk.training.dataset import Sample, load_folder
+from cellkiosk.training.dataset import Sample, ctc_frame_range, load_ctc_frames, load_folder
 from cellkiosk.training.targets import make_targets
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,11 @@ class TrainConfig:
     seed: int = 0
     limit_images: int | None = None
     jit_compile: bool = True  # XLA: ~30 % faster steps on CPU, ~15 s to compile
+    init_from: str | None = None  # fine-tune: start from this .keras checkpoint's weights (fresh optimizer)
+    ctc_sequences: list[str] = field(default_factory=list)  # CTC sequence dirs mixed into training
+    ctc_frames: float = 0.5  # the first fraction of each sequence's frames is used, the rest stays unseen
+    ctc_scale: float = 0.4  # CTC frames resized so their nuclei match the DSB nuclei's size
+    ctc_share: float = 0.5  # fraction of each batch drawn from the CTC frames
 
 
 def prepare(samples: list[Sample]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -46,12 +51,25 @@ def prepare(samples: list[Sample]) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(normalize_percentile(s.image), make_targets(s.labels)) for s in samples]
 
 
-def batches(
-    data: list[tuple[np.ndarray, np.ndarray]], cfg: TrainConfig, rng: np.random.Generator
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless augmented batches; images are drawn in proportion to sqrt(area)."""
+def sampling_weights(data: list[tuple[np.ndarray, np.ndarray]], share: float = 1.0) -> np.ndarray:
+    """Draw weights in proportion to sqrt(area), summing to ``share``."""
     weights = np.array([math.sqrt(img.shape[0] * img.shape[1]) for img, _ in data])
-    weights /= weights.sum()
+    return share * weights / weights.sum()
+
+
+def batches(
+    data: list[tuple[np.ndarray, np.ndarray]],
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    extra: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless augmented batches; images are drawn in proportion to sqrt(area).
+
+    With ``extra`` (the CTC frames), a ``cfg.ctc_share`` of the draws comes from it.
+    """
+    share = cfg.ctc_share if extra else 0.0
+    weights = np.concatenate([sampling_weights(data, 1.0 - share), sampling_weights(extra, share) if extra else []])
+    data = data + (extra or [])
     while True:
         xs, ys = [], []
         for i in rng.choice(len(data), size=cfg.batch_size, p=weights):
@@ -106,7 +124,11 @@ def build_or_resume(cfg: TrainConfig, out: Path) -> tuple[Any, int]:
         log.info("resuming from %s at epoch %d", ckpt, epoch)
         return model, epoch
     keras.utils.set_random_seed(cfg.seed)
-    model = build_unet(1, cfg.base_filters, cfg.depth)
+    if cfg.init_from:
+        model = keras.models.load_model(cfg.init_from, custom_objects={"heads_loss": heads_loss}, compile=False)
+        log.info("fine-tuning from %s", cfg.init_from)
+    else:
+        model = build_unet(1, cfg.base_filters, cfg.depth)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=heads_loss, jit_compile=cfg.jit_compile)
     return model, 0
 
@@ -119,7 +141,12 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     samples = load_folder(cfg.data_dir, split="train", modalities=set(cfg.modalities), limit=cfg.limit_images)
-    log.info("training on %d images", len(samples))
+    ctc = [
+        sample
+        for seq in cfg.ctc_sequences
+        for sample in load_ctc_frames(seq, ctc_frame_range(seq, cfg.ctc_frames), cfg.ctc_scale)
+    ]
+    log.info("training on %d images and %d CTC frames", len(samples), len(ctc))
     model, initial_epoch = build_or_resume(cfg, out)
     log.info("model has %d parameters", model.count_params())
     rng = np.random.default_rng(cfg.seed + initial_epoch)
@@ -131,7 +158,7 @@ def train(cfg: TrainConfig) -> Path:
             plot_log(out / "training_log.csv", out / "loss.png")
 
     model.fit(
-        batches(prepare(samples), cfg, rng),
+        batches(prepare(samples), cfg, rng, prepare(ctc) or None),
         steps_per_epoch=cfg.steps_per_epoch,
         epochs=cfg.epochs,
         initial_epoch=initial_epoch,
