@@ -65,14 +65,17 @@ export function drawIds(ctx, cells, view, dpr) {
   const { width, height } = ctx.canvas;
   ctx.save();
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  Object.assign(ctx, { font: "600 12px system-ui, sans-serif", textAlign: "center", textBaseline: "middle" });
-  Object.assign(ctx, { lineWidth: 3, lineJoin: "round", strokeStyle: "rgba(0, 0, 0, 0.85)", fillStyle: "#fff" });
+  Object.assign(ctx, { font: "600 11px system-ui, sans-serif", textAlign: "center", textBaseline: "middle" });
   for (const { id, x, y } of cells) {
-    const sx = view.x + (x + 0.5) * view.scale;
-    const sy = view.y + (y + 0.5) * view.scale;
+    const sx = Math.round(view.x + (x + 0.5) * view.scale);
+    const sy = Math.round(view.y + (y + 0.5) * view.scale);
     if (sx < -20 || sy < -20 || sx * dpr > width + 20 || sy * dpr > height + 20) continue;
-    ctx.strokeText(id, sx, sy);
-    ctx.fillText(id, sx, sy);
+    const text = String(id);
+    const w = ctx.measureText(text).width + 6;
+    ctx.fillStyle = "rgba(10, 14, 20, 0.72)"; // a dark tag keeps the id readable on bright cells
+    ctx.fillRect(sx - w / 2, sy - 7, w, 14);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, sx, sy + 0.5);
   }
   ctx.restore();
 }

@@ -163,6 +163,7 @@ export class Viewer {
       const frame = await this.frames.get(page);
       if (token !== this.token) return;
       this.page = page;
+      this.$("tooltip").hidden = true; // it named a cell of the previous frame
       this.setFrame(frame);
       this.showCells(page);
       this.buildOverlay();

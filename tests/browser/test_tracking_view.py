@@ -136,8 +136,10 @@ def test_frames_play_and_lineage(tracking: Platform, open_portal: Any) -> None:
         mother["daughters"]
     )
     assert page.locator("#cell-table tr.selected").get_attribute("data-label") == str(mother["track_id"])
-    assert page.locator('#lineage .lineage-tree button[aria-current="true"]').inner_text().startswith(
-        f"Track {mother['track_id']}"
+    assert (
+        page.locator('#lineage .lineage-tree button[aria-current="true"]')
+        .inner_text()
+        .startswith(f"Track {mother['track_id']}")
     )
     # the selected track stays selected while the frames change
     page.locator("#page").fill("2")
