@@ -27,11 +27,12 @@ FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 
 
 @pytest.fixture(scope="module")
-def firefox() -> Iterator[Any]:
-    """One headless Firefox with a Marionette session."""
+def firefox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Firefox with a Marionette session (its log in a temporary folder, not the repo)."""
     if FIREFOX is None:
         pytest.skip("Firefox is not installed (apt-get install -y firefox-esr)")
-    client = marionette.Marionette(host="127.0.0.1", port=0, bin=FIREFOX, headless=True)
+    log = tmp_path_factory.mktemp("firefox") / "gecko.log"
+    client = marionette.Marionette(host="127.0.0.1", port=0, bin=FIREFOX, headless=True, gecko_log=str(log))
     client.start_session()
     client.set_window_rect(width=1366, height=900)
     yield client
