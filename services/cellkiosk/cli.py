@@ -106,7 +106,7 @@ def segment_and_track(
     from cellkiosk.imaging.resize import resize_frame, resize_labels
     from cellkiosk.inference.model_card import ModelCard
     from cellkiosk.inference.predictor import LocalPredictor
-    from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
+    from cellkiosk.inference.segment import labels_from_heads, predict_frames, watershed_params
     from cellkiosk.tracking.ctc_io import find_masks, validate_ctc
     from cellkiosk.tracking.movie import track_movie, write_ctc_result
 
@@ -117,13 +117,11 @@ def segment_and_track(
     if not raws:
         raise ValueError(f"{seq_dir}: no frames in {frames.start}:{frames.stop}")
     frames = range(frames.start, frames.start + len(raws))
+    shape = tifffile.imread(raws[0]).shape[:2]
     start, labels = time.perf_counter(), []
-    for path in raws:
-        image = np.asarray(tifffile.imread(path))[..., None]
-        heads = predict_heads(
-            resize_frame(image, scale), card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4
-        )
-        frame = resize_labels(labels_from_heads(heads, card, ws), image.shape[:2])
+    images = (resize_frame(np.asarray(tifffile.imread(p))[..., None], scale) for p in raws)
+    for heads in predict_frames(images, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4):
+        frame = resize_labels(labels_from_heads(heads, card, ws), shape)
         labels.append(frame.astype(label_dtype(frame)))
     segment_s, start = time.perf_counter() - start, time.perf_counter()
     lineage = track_movie(labels, (tifffile.imread(p) for p in raws), params)

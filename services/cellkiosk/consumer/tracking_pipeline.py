@@ -30,7 +30,7 @@ from cellkiosk.imaging.io import LoadedImage, is_image_name, read_image_bytes
 from cellkiosk.imaging.overlay import render_overlay
 from cellkiosk.imaging.resize import resize_frame, resize_labels
 from cellkiosk.inference.model_card import ModelCard
-from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
+from cellkiosk.inference.segment import labels_from_heads, predict_frames, watershed_params
 from cellkiosk.measure.cells import cell_columns, measure_cells
 from cellkiosk.tracking.lineage import Lineage, relabel_frame
 from cellkiosk.tracking.movie import track_movie, write_ctc_result
@@ -111,16 +111,23 @@ def read_label_movie(ctx: JobContext, key: str, tmp: Path, shape: tuple[int, ...
 def segment_movie(
     ctx: JobContext, services: Services, card: ModelCard, data: np.ndarray, params: TrackingJobParams, scale: float
 ) -> list[np.ndarray]:
-    """Labels of every frame; one frame's float heads at a time, progress per frame (5 % to 75 %)."""
+    """Labels of every frame, frames batched through the predictor (``predict_batch_size`` frames' float
+    heads at a time); progress and a cancel point per frame (5 % to 75 %)."""
     ws = watershed_params(card, params.watershed_overrides())
     tile_px = params.tile_px or card.inputs.tile_px
-    frames, n = [], data.shape[0]
-    for t in range(n):
-        ctx.stage(Stage.PREDICT, 5 + 70 * t / n)
-        heads = predict_heads(
-            resize_frame(data[t], scale), card, services.predictor, tile_px, card.inputs.tile_overlap_px,
-            ctx.settings.predict_batch_size, params.flip_tta,
-        )  # fmt: skip
+    n = data.shape[0]
+
+    def scaled() -> Iterator[np.ndarray]:
+        for t in range(n):
+            ctx.stage(Stage.PREDICT, 5 + 70 * t / n)
+            yield resize_frame(data[t], scale)
+
+    frames = []
+    heads_of_frames = predict_frames(
+        scaled(), card, services.predictor, tile_px, card.inputs.tile_overlap_px,
+        ctx.settings.predict_batch_size, params.flip_tta,
+    )  # fmt: skip
+    for t, heads in enumerate(heads_of_frames):
         ctx.stage(Stage.POSTPROCESS, 5 + 70 * (t + 0.8) / n)
         labels = resize_labels(labels_from_heads(heads, card, ws), data.shape[1:3])
         frames.append(labels.astype(label_dtype(labels)))
