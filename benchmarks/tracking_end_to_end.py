@@ -1,0 +1,106 @@
+"""Tracking end to end on a real movie: frames per second from raw frames to linked tracks.
+
+Default movie: Cell Tracking Challenge Fluo-N2DH-SIM+ 01 (65 frames, 690 x 628, read in place from
+../shared/data/ctc), the shipped nuclear model in process, frames resized by ``--scale`` (0.4, the
+tracking card's default). Steps timed separately: prediction frame by frame (one predictor call per
+frame, as before frames were batched) and batched (``predict_frames``, ``--batch`` frames per call),
+alternated ``--repeats`` times so both see the same machine load; the deep watershed of every frame;
+linking (``track_movie``). Reading and resizing the frames is not timed. Frames/s end to end =
+frames / (batched prediction + post-processing + linking); the ratio of the two prediction timings
+is the batching speed-up measured in the same run.
+
+Usage: ``python benchmarks/tracking_end_to_end.py [--sequence DIR] [--model DIR] [--scale 0.4]
+[--batch 4] [--repeats 2] [--out result.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from cellkiosk.imaging.resize import resize_frame
+from cellkiosk.inference.model_card import ModelCard
+from cellkiosk.inference.predictor import LocalPredictor
+from cellkiosk.inference.segment import labels_from_heads, predict_frames, predict_heads, watershed_params
+from cellkiosk.inference.store import ModelStore
+from cellkiosk.tracking.movie import track_movie
+from cellkiosk.tracking.params import TrackingParams
+
+ROOT = Path(__file__).resolve().parents[1]
+SEQUENCE = ROOT.parent / "shared" / "data" / "ctc" / "Fluo-N2DH-SIM+" / "01"
+
+
+def timed(fn: object) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()  # type: ignore[operator]
+    return time.perf_counter() - start, result
+
+
+def run(sequence: Path, card: ModelCard, scale: float, batch: int, repeats: int) -> dict[str, object]:
+    """Time prediction (frame by frame and batched), post-processing and linking of one movie."""
+    raw = [np.asarray(tifffile.imread(p)) for p in sorted(sequence.glob("t*.tif"))]
+    frames = [resize_frame(f[..., None], scale) for f in raw]
+    predictor, tile, overlap = LocalPredictor(), card.inputs.tile_px, card.inputs.tile_overlap_px
+    predict_heads(frames[0], card, predictor, tile, overlap, batch)  # load the model, warm up
+    single_s, batched_s = [], []
+    heads: list[np.ndarray] = []
+    for _ in range(repeats):
+        s, _ = timed(lambda: [predict_heads(f, card, predictor, tile, overlap, batch) for f in frames])
+        single_s.append(s)
+        s, heads = timed(lambda: list(predict_frames(iter(frames), card, predictor, tile, overlap, batch)))
+        batched_s.append(s)
+    ws = watershed_params(card, {})
+    post_s, labels = timed(lambda: [labels_from_heads(h, card, ws) for h in heads])
+    link_s, lineage = timed(lambda: track_movie(labels, None, TrackingParams()))
+    n = len(frames)
+    best_single, best_batched = min(single_s), min(batched_s)
+    total = best_batched + post_s + link_s
+    return {
+        "sequence": str(sequence),
+        "model": f"{card.name}:{card.version}",
+        "frames": n,
+        "frame_px": list(raw[0].shape),
+        "network_px": list(frames[0].shape[:2]),
+        "objects": int(sum(int(lab.max() > 0 and len(np.unique(lab)) - 1) for lab in labels)),
+        "tracks": len(lineage.tracks),
+        "predict_frame_by_frame_s": [round(s, 2) for s in single_s],
+        "predict_batched_s": [round(s, 2) for s in batched_s],
+        "batching_speedup": round(best_single / best_batched, 2),
+        "postprocess_s": round(post_s, 2),
+        "link_s": round(link_s, 3),
+        "frames_per_s_end_to_end": round(n / total, 2),
+        "frames_per_s_frame_by_frame": round(n / (best_single + post_s + link_s), 2),
+    }
+
+
+def main() -> None:
+    """Run once; print JSON (and write it with ``--out``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequence", type=Path, default=SEQUENCE)
+    parser.add_argument("--model", default="nuclear", help="name[:version] in models/ (default: newest nuclear)")
+    parser.add_argument("--scale", type=float, default=0.4)
+    parser.add_argument("--batch", type=int, default=4, help="frames per predictor call (predict_batch_size)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    card = ModelStore(ROOT / "models").get(args.model, "segmentation")
+    cpu = platform.processor() or platform.machine()
+    report = {
+        "machine": f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        **run(args.sequence, card, args.scale, args.batch, args.repeats),
+    }
+    text = json.dumps(report, indent=2)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
