@@ -44,6 +44,7 @@ bench: $(STAMP) ## speed and accuracy benchmarks (figures quoted in the README)
 	$(BIN)/python benchmarks/segmentation_speed.py
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/tracking_speed.py
+	$(BIN)/python benchmarks/tracking_end_to_end.py
 
 train: $(STAMP) ## train (or resume) the nuclear model into runs/nuclear
 	$(BIN)/cellkiosk train --out runs/nuclear
