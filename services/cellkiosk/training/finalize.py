@@ -43,8 +43,20 @@ def training_summary(run_dir: Path) -> dict[str, Any]:
     config = json.loads((run_dir / "config.json").read_text())
     with (run_dir / "training_log.csv").open() as fh:
         rows = list(csv.DictReader(fh))
+    data = "dsb2018 train split (" + ", ".join(config["modalities"]) + ")"
+    extra: dict[str, Any] = {}
+    if config.get("ctc_sequences"):
+        names = ", ".join("/".join(Path(seq).parts[-2:]) for seq in config["ctc_sequences"])
+        data += (
+            f" + Cell Tracking Challenge frames with their tracking markers (SEG masks where annotated): the first "
+            f"{config['ctc_frames']:.0%} of the frames of {names}, resized by {config['ctc_scale']}, "
+            f"{config['ctc_share']:.0%} of each batch; the later frames stay unseen"
+        )
+    if config.get("init_from"):
+        extra["fine_tuned_from"] = config["init_from"]
     return {
-        "data": "dsb2018 train split (" + ", ".join(config["modalities"]) + ")",
+        "data": data,
+        **extra,
         "epochs": len(rows),
         "steps": len(rows) * config["steps_per_epoch"],
         "batch": f"{config['batch_size']} x {config['crop_px']}x{config['crop_px']} crops",
