@@ -25,6 +25,7 @@ from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job
 from cellkiosk.core.storage import KeyNotFoundError, Storage
 from cellkiosk.gateway.deps import QueueDep, StoreDep, require_api_key
+from cellkiosk.gateway.pages import PageOutOfRangeError, read_input_page
 from cellkiosk.gateway.routes.jobs import done_or_409
 from cellkiosk.imaging.channels import drop_alpha
 from cellkiosk.imaging.io import CHANNEL_AXES, PAGE_AXES, is_image_name, read_image_bytes
@@ -215,11 +216,13 @@ def image_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: 
     axes = job.params.get("axes") if isinstance(job.params.get("axes"), str) else None
     try:
         with stored_file(storage, job.input) as local, local.open("rb") as fh:
-            loaded = read_image_bytes(fh, name, axes)
+            shown = read_input_page(fh, name, axes, page)  # only this page's TIFF pages are decoded
     except BadInputError as exc:
         raise HTTPException(422, str(exc)) from None
-    _page_or_404(loaded.data.shape[0], page)
-    image = display_channels(loaded.data[page], loaded.source_axes, job.params.get("channels"))
+    except PageOutOfRangeError as exc:
+        _page_or_404(exc.pages, page)
+        raise
+    image = display_channels(shown.data, shown.source_axes, job.params.get("channels"))
     stride = view_stride(*image.shape[:2])
     return Response(encode_rgb_png(display_image(image[::stride, ::stride])), media_type="image/png", headers=IMMUTABLE)
 
