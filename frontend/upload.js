@@ -1,7 +1,8 @@
 // Choosing files, looking inside them, choosing the analysis, model and parameters, submitting jobs.
 
 import { ApiError, el, formatBytes, getJSON, uploadFile } from "./api.js";
-import { paramField, readParams } from "./params.js";
+import { metricsNode } from "./metrics.js";
+import { paramField, readParams, showParamProblems } from "./params.js";
 
 const BROWSER_IMAGES = ["image/png", "image/jpeg"]; // what an <img> can show as a thumbnail
 let nextId = 1;
@@ -19,6 +20,7 @@ export class Submitter {
     this.modelSelect = root.querySelector("#model");
     this.card = root.querySelector("#model-card");
     this.params = root.querySelector("#params");
+    this.advanced = root.querySelector("#advanced");
     this.batch = root.querySelector("#as-batch");
     this.message = root.querySelector("#form-message");
     this.button = root.querySelector("#analyse");
@@ -79,7 +81,6 @@ export class Submitter {
       this.card.replaceChildren(el("p", { class: "error" }, "No model for this analysis is installed on the server."));
       return;
     }
-    const metrics = Object.entries(card.metrics || {});
     const px = card.inputs.pixel_size_um;
     this.card.replaceChildren(
       el("p", {}, card.description),
@@ -91,7 +92,7 @@ export class Submitter {
         el("dt", {}, "Pixel size"),
         el("dd", {}, px ? `${px} µm (images at another scale may need resizing)` : "not specified"),
         el("dt", {}, "Measured accuracy"),
-        el("dd", {}, metrics.length ? metrics.map(([k, v]) => `${k}: ${fmt(v)}`).join(", ") : "not measured yet"),
+        el("dd", {}, metricsNode(card.metrics)),
         el("dt", {}, "Version"),
         el("dd", {}, String(card.version)),
       ),
@@ -101,15 +102,17 @@ export class Submitter {
   }
 
   renderParams(card) {
-    const props = this.type?.params_schema?.properties || {};
-    const defaults = { ...(card.postprocess?.params || {}), tile_px: card.inputs.tile_px };
-    const fields = Object.entries(props)
+    const schema = this.type?.params_schema || {};
+    // scalar defaults from the card's post-processing and per-frame segmentation; an object
+    // parameter's (e.g. `tracking`) from the card's section of the same name
+    const defaults = { ...(card.segmentation || {}), ...(card.postprocess?.params || {}), tile_px: card.inputs.tile_px };
+    const fields = Object.entries(schema.properties || {})
       .filter(([name]) => name !== "channels") // mapped per file, next to the file
-      .map(([name, schema]) => paramField(name, schema, defaults[name]));
+      .map(([name, spec]) => paramField(name, spec, defaults[name] ?? sectionOf(card, name), schema.$defs));
     this.params.replaceChildren(...fields);
   }
 
-  /** Parameters typed into the advanced section (empty fields keep their defaults). */
+  /** Parameters typed into the advanced section (empty fields keep their defaults) and the fields in error. */
   paramValues() {
     return readParams(this.params);
   }
@@ -231,8 +234,8 @@ export class Submitter {
     );
   }
 
-  paramsFor(entry) {
-    const params = this.paramValues();
+  paramsFor(entry, typed) {
+    const params = structuredClone(typed);
     if (entry.channels && entry.channels.every((c) => c !== "")) params.channels = entry.channels.map(Number);
     return params;
   }
@@ -240,6 +243,14 @@ export class Submitter {
   async submit() {
     this.button.disabled = true;
     this.message.textContent = "";
+    const { params: typed, invalid } = this.paramValues();
+    if (invalid.length) {
+      this.advanced.open = true;
+      this.message.textContent = "Not sent: correct the advanced parameters marked in red.";
+      invalid[0].focus();
+      this.render();
+      return;
+    }
     await Promise.all(this.files.map((f) => f.ready));
     const ready = this.files.filter((f) => f.state === "ready");
     if (!ready.length) {
@@ -251,7 +262,7 @@ export class Submitter {
     const groups = this.batch.checked && ready.length > 1 ? [ready] : ready.map((f) => [f]);
     for (const group of groups) {
       const many = group.length > 1;
-      const payload = { ...body, params: this.paramsFor(group[0]) };
+      const payload = { ...body, params: this.paramsFor(group[0], typed) };
       if (many) payload.inputs = group.map((f) => f.key);
       else payload.input = group[0].key;
       try {
@@ -260,19 +271,30 @@ export class Submitter {
         this.onSubmitted({ id: job.id, name, type: body.type });
         for (const f of group) this.files = this.files.filter((x) => x !== f);
       } catch (err) {
+        if (this.paramProblem(err)) break; // the same parameters would fail for every other file too
         for (const f of group) Object.assign(f, { state: "error", error: errorText(err) });
       }
     }
     this.render();
   }
+
+  /** A 400 naming advanced parameters: shown next to them and under the button; the files stay ready. */
+  paramProblem(err) {
+    if (!(err instanceof ApiError) || err.status !== 400 || !showParamProblems(this.params, err.message)) return false;
+    this.advanced.open = true;
+    this.message.textContent = `Not accepted by the server: ${err.message}`;
+    return true;
+  }
+}
+
+/** A card's section named like a parameter (e.g. the tracker defaults under `tracking`), if it is one. */
+function sectionOf(card, name) {
+  const section = card[name];
+  return section && typeof section === "object" && !Array.isArray(section) ? section : undefined;
 }
 
 function errorText(err) {
   return err instanceof ApiError ? err.message : `unexpected problem: ${err}`;
-}
-
-function fmt(v) {
-  return typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v);
 }
 
 function describe(info) {
