@@ -338,3 +338,16 @@ def test_max_pixels_is_enforced(kind: str) -> None:
     with pytest.raises(BadInputError) as exc:
         read(data, f"big.{kind}", max_pixels=599)
     assert_bad_input(exc, f"big.{kind}", "limit", "599")
+
+
+@pytest.mark.parametrize("compression", ["zlib", "lzw"])
+def test_tiff_with_corrupt_compressed_data_is_a_bad_input(compression: str) -> None:
+    buf = io.BytesIO()
+    movie = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    tifffile.imwrite(buf, movie, compression=compression, photometric="minisblack")
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        start, count = tif.pages[1].dataoffsets[0], tif.pages[1].databytecounts[0]
+    data[start : start + count] = b"\xab" * count  # the IFDs stay intact: only the decoder can tell
+    with pytest.raises(BadInputError, match="movie.tif: the TIFF's image data is corrupt"):
+        read_image_bytes(io.BytesIO(bytes(data)), "movie.tif")

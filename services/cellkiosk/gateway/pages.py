@@ -108,7 +108,7 @@ def read_tiff_page(fh: IO[bytes], axes_hint: str | None, page: int) -> InputPage
             if page >= len(plan.ifds):
                 raise PageOutOfRangeError(len(plan.ifds))
             stored = series.asarray(key=[int(i) for i in plan.ifds[page]])
-    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, TypeError) as exc:
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, TypeError, RuntimeError) as exc:
         log.debug("page-level read failed (%s): reading it whole", exc)
         return None  # the full read gives the reader's own words for a broken file
     data = stored.reshape(*plan.channel_shape, *plan.page_shape)  # one stored page comes without a leading axis

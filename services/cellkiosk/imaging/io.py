@@ -88,6 +88,8 @@ def read_tiff(fh: IO[bytes], name: str, axes_hint: str | None, max_pixels: int) 
         raise
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, MemoryError) as exc:
         raise BadInputError(f"{name}: not a readable TIFF ({exc})") from exc
+    except RuntimeError as exc:  # imagecodecs' decoder errors (DeflateError, LzwError, ...) are RuntimeErrors
+        raise BadInputError(f"{name}: the TIFF's image data is corrupt ({type(exc).__name__}: {exc})") from exc
     notes = [skipped_note] if skipped_note else []
     if axes_hint:
         hint = axes_hint.upper()
