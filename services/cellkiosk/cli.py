@@ -283,7 +283,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint as a model directory with a measured model card."""
     from cellkiosk.training.finalize import export_and_measure
 
-    card = export_and_measure(Path(args.checkpoint), Path(args.run), Path(args.out), Path(args.data), args.version)
+    card = export_and_measure(
+        Path(args.checkpoint), Path(args.run), Path(args.out), Path(args.data), args.version, args.name
+    )
     print(json.dumps(card.metrics, indent=2))
     return 0
 
@@ -354,6 +356,7 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="models/nuclear/1")
     ex.add_argument("--data", default="../shared/data/dsb2018")
     ex.add_argument("--version", default="1")
+    ex.add_argument("--name", default="nuclear", help="model name in the card (the folder is --out)")
     ex.set_defaults(func=cmd_export)
     return p
 

@@ -14,11 +14,13 @@ from cellkiosk.tracking.params import TrackingParams
 from tests.fixtures.platform import MODELS_DIR
 
 
-def test_shipped_tracking_card_runs_the_nuclear_model_with_the_documented_defaults() -> None:
+def test_shipped_tracking_card_runs_the_timelapse_nuclear_model_with_the_documented_defaults() -> None:
     store = ModelStore(MODELS_DIR)
     card = store.default_for("tracking")
-    assert card is not None and card.name == "tracking" and card.job_type == "tracking"
-    assert store.get(card.segmentation_model or "", "segmentation").name == "nuclear"
+    assert card is not None and card.name == "tracking" and card.job_type == "tracking" and card.version == "2"
+    segmenter = store.get(card.segmentation_model or "", "segmentation")
+    assert (segmenter.name, segmenter.version) == ("nuclear-timelapse", "1")
+    assert store.get("tracking:1").segmentation_model == "nuclear:1"  # the version its figures were measured with
     assert TrackingParams.model_validate(card.tracking) == TrackingParams()  # docs/tracking.md's defaults
     assert card.n_channels == 0 and card.outputs.heads == []
     with pytest.raises(ValueError, match="no SavedModel of its own"):

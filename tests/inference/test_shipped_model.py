@@ -1,4 +1,5 @@
-"""The shipped nuclear model: its card matches its SavedModel, and it segments real nuclei."""
+"""The shipped nuclear models (nuclear, and nuclear-timelapse fine-tuned for tracking): each card matches its
+SavedModel, and each segments real nuclei."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ VAL_IDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def card() -> ModelCard:
-    card = ModelStore(MODELS_DIR).get("nuclear", "segmentation")
+@pytest.fixture(scope="module", params=["nuclear", "nuclear-timelapse"])
+def card(request: pytest.FixtureRequest) -> ModelCard:
+    card = ModelStore(MODELS_DIR).get(request.param, "segmentation")
     assert card.path is not None
     return card
 

@@ -18,18 +18,32 @@ def git_commit() -> str:
 
 
 def nuclear_card(
-    version: str, postprocess: dict[str, Any], training: dict[str, Any], metrics: dict[str, Any]
+    version: str,
+    postprocess: dict[str, Any],
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    name: str = "nuclear",
 ) -> ModelCard:
-    """Card for a nuclear model trained by ``cellkiosk train`` on DSB2018 fluorescence images."""
+    """Card for a nuclear model trained by ``cellkiosk train`` on DSB2018 fluorescence images.
+
+    A run that mixed in Cell Tracking Challenge frames (``training["data"]`` names them) says so in
+    the description.
+    """
+    description = (
+        "Nuclear segmentation of 2-D fluorescence images (DAPI/Hoechst-like stains). A compact U-Net predicts "
+        "a foreground probability and a per-nucleus inner distance; a deep watershed seeded from the inner "
+        "distance turns them into one label per nucleus."
+    )
+    if "Cell Tracking Challenge" in str(training.get("data", "")):
+        description += (
+            " Fine-tuned on time-lapse frames of live-cell nuclei (textured and dim nuclei included) for "
+            "tracking; resize frames so nuclei are about 20 px across (params.scale)."
+        )
     return ModelCard(
-        name="nuclear",
+        name=name,
         version=version,
         job_type="segmentation",
-        description=(
-            "Nuclear segmentation of 2-D fluorescence images (DAPI/Hoechst-like stains). A compact U-Net predicts "
-            "a foreground probability and a per-nucleus inner distance; a deep watershed seeded from the inner "
-            "distance turns them into one label per nucleus."
-        ),
+        description=description,
         inputs=ModelInputs(
             channels=[ChannelSpec(name="nuclear", description="nuclear stain, fluorescence (bright nuclei on dark)")],
             normalization=Normalization(method="percentile", low=1.0, high=99.8),

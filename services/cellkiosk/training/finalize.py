@@ -69,13 +69,15 @@ def training_summary(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def export_and_measure(checkpoint: Path, run_dir: Path, out: Path, data_dir: Path, version: str) -> ModelCard:
+def export_and_measure(
+    checkpoint: Path, run_dir: Path, out: Path, data_dir: Path, version: str, name: str = "nuclear"
+) -> ModelCard:
     """Export the checkpoint, tune post-processing on val fluorescence, measure every modality, write the card."""
     model = load_checkpoint(checkpoint)
     final, out = out, out.with_name(f".{out.name}.partial")  # consumers never see a half-written model
     if out.exists():
         shutil.rmtree(out)
-    card = nuclear_card(version, DEFAULT_POSTPROCESS, training_summary(run_dir), {})
+    card = nuclear_card(version, DEFAULT_POSTPROCESS, training_summary(run_dir), {}, name)
     export_saved_model(model, card, out)
     card = ModelCard.read(out)
     val = load_folder(data_dir, split="val")
