@@ -40,7 +40,7 @@ def test_status_download_cancel_models(platform: Platform, tmp_path: Path, capsy
     assert cli(platform, "status", "0" * 32) == 2
     assert "no job '000" in capsys.readouterr().err
     assert cli(platform, "submit", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), "--model", "nope") == 2
-    assert "no model 'nope' for segmentation here (installed: nuclear)" in capsys.readouterr().err
+    assert "no model 'nope' for segmentation here (installed: nuclear, nuclear-timelapse)" in capsys.readouterr().err
     assert cli(platform, "models") == 0
     out = capsys.readouterr().out
     assert "nuclear v1" in out and "segmentation" in out
