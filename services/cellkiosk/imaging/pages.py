@@ -1,9 +1,9 @@
-"""One page (frame) of an input image for the viewer, without decoding the rest of a movie.
+"""One page (frame) of an image, without decoding the rest of a movie.
 
 ``imaging.io`` reads a whole image into (pages, Y, X, C). The viewer asks for one page at a time
-(a movie's Play asks for every frame), so for TIFFs whose layout allows it only the TIFF pages
-(IFDs) of that one frame are decoded: every channel of it, in the order ``imaging.io`` would give.
-Layouts where that mapping is not certain are read whole, as before.
+(a movie's Play asks for every frame) and a tracking job streams a movie frame by frame, so for
+TIFFs whose layout allows it only the TIFF pages (IFDs) of one frame are decoded: every channel of
+it, in the order ``imaging.io`` would give. Layouts where that mapping is not certain are read whole.
 """
 
 from __future__ import annotations
@@ -48,6 +48,18 @@ class PagePlan:
     page_axes: str  # axes of one stored page: Y, X and maybe S
     page_shape: tuple[int, ...]
 
+    @property
+    def pages(self) -> int:
+        """How many canonical pages (frames) the series holds."""
+        return len(self.ifds)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(Y, X, C) of one canonical page."""
+        sizes = dict(zip(self.page_axes, self.page_shape, strict=True))
+        channels = int(np.prod([*self.channel_shape, *(n for a, n in sizes.items() if a in CHANNEL_AXES)]))
+        return sizes["Y"], sizes["X"], channels
+
 
 def plan_pages(shape: tuple[int, ...], axes: str, page_shape: tuple[int, ...], stored: int) -> PagePlan | None:
     """Map the canonical pages of a series onto its stored pages; None where the layout does not allow it.
@@ -91,28 +103,43 @@ def plan_pages(shape: tuple[int, ...], axes: str, page_shape: tuple[int, ...], s
     )
 
 
+def plan_series(tif: tifffile.TiffFile, axes_hint: str | None) -> tuple[tifffile.TiffPageSeries, str, PagePlan] | None:
+    """The first series of an open TIFF, its axes and its page plan; None where the layout needs the full read."""
+    if not tif.series:
+        return None
+    series = tif.series[0]
+    if sum(1 for s in tif.series if s.shape == series.shape and s.dtype == series.dtype) > 1:
+        return None  # pages written one by one, one series each: imaging.io stacks them
+    axes = axes_hint.upper() if axes_hint else series.axes
+    plan = plan_pages(series.shape, axes, series.keyframe.shape, len(series.pages))
+    if plan is None:
+        log.debug("page-level read not possible for axes %s, shape %s: reading it whole", axes, series.shape)
+        return None
+    return series, axes, plan
+
+
+def read_planned_page(series: tifffile.TiffPageSeries, plan: PagePlan, page: int) -> np.ndarray:
+    """Decode the stored pages of canonical page ``page`` as (Y, X, C); tifffile's errors pass through."""
+    if page >= plan.pages:
+        raise PageOutOfRangeError(plan.pages)
+    stored = series.asarray(key=[int(i) for i in plan.ifds[page]])
+    data = stored.reshape(*plan.channel_shape, *plan.page_shape)  # one stored page comes without a leading axis
+    return canonical_axes(data, plan.channel_axes + plan.page_axes)[0]
+
+
 def read_tiff_page(fh: IO[bytes], axes_hint: str | None, page: int) -> InputPage | None:
     """Decode only ``page`` of a TIFF; None where the layout needs the full read."""
     try:
         with tifffile.TiffFile(fh) as tif:
-            if not tif.series:
+            planned = plan_series(tif, axes_hint)
+            if planned is None:
                 return None
-            series = tif.series[0]
-            if sum(1 for s in tif.series if s.shape == series.shape and s.dtype == series.dtype) > 1:
-                return None  # pages written one by one, one series each: imaging.io stacks them
-            axes = axes_hint.upper() if axes_hint else series.axes
-            plan = plan_pages(series.shape, axes, series.keyframe.shape, len(series.pages))
-            if plan is None:
-                log.debug("page-level read not possible for axes %s, shape %s: reading it whole", axes, series.shape)
-                return None
-            if page >= len(plan.ifds):
-                raise PageOutOfRangeError(len(plan.ifds))
-            stored = series.asarray(key=[int(i) for i in plan.ifds[page]])
+            series, axes, plan = planned
+            data = read_planned_page(series, plan, page)
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, TypeError, RuntimeError) as exc:
         log.debug("page-level read failed (%s): reading it whole", exc)
         return None  # the full read gives the reader's own words for a broken file
-    data = stored.reshape(*plan.channel_shape, *plan.page_shape)  # one stored page comes without a leading axis
-    return InputPage(canonical_axes(data, plan.channel_axes + plan.page_axes)[0], axes, len(plan.ifds))
+    return InputPage(data, axes, plan.pages)
 
 
 def read_input_page(fh: IO[bytes], name: str, axes_hint: str | None, page: int) -> InputPage:

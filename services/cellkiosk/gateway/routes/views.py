@@ -25,11 +25,11 @@ from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job
 from cellkiosk.core.storage import KeyNotFoundError, Storage
 from cellkiosk.gateway.deps import QueueDep, StoreDep, require_api_key
-from cellkiosk.gateway.pages import PageOutOfRangeError, read_input_page
 from cellkiosk.gateway.routes.jobs import done_or_409
 from cellkiosk.imaging.channels import drop_alpha
 from cellkiosk.imaging.io import CHANNEL_AXES, PAGE_AXES, is_image_name, read_image_bytes
 from cellkiosk.imaging.overlay import display_image
+from cellkiosk.imaging.pages import PageOutOfRangeError, read_input_page
 
 router = APIRouter(prefix="/api", tags=["views"], dependencies=[Depends(require_api_key)])
 MAX_VIEW_SIDE_PX = 4096  # larger images are shown subsampled by a whole stride (canvas size limits)
