@@ -334,7 +334,11 @@ def parser() -> argparse.ArgumentParser:
     et.add_argument("--gt", help="CTC ground-truth folder, e.g. .../01_GT")
     et.add_argument("--link-gt", metavar="SEQ_DIR", help="track a sequence's GT markers, e.g. .../SIM+/01")
     et.add_argument("--segment", metavar="SEQ_DIR", help="segment a sequence's raw frames with --model, then track")
-    et.add_argument("--model", default="models/nuclear/1", help="with --segment: model directory")
+    et.add_argument(
+        "--model",
+        default="models/nuclear-timelapse/1",
+        help="with --segment: model directory (default: what tracking:2 runs)",
+    )
     et.add_argument("--scale", type=float, default=1.0, help="with --segment: resize frames by this for the network")
     et.add_argument("--seg-params", help="with --segment: post-processing overrides as JSON (as for evaluate)")
     et.add_argument(
