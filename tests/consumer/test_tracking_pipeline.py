@@ -13,21 +13,23 @@ import pytest
 import tifffile
 from PIL import Image
 
-from cellkiosk.consumer.tracking_pipeline import (
-    PREVIEW_MAX_FRAMES,
-    PREVIEW_MAX_PX,
-    natural_key,
-    read_movie,
-    write_tracking_archive,
-)
+from cellkiosk.consumer.tracking_input import natural_key, open_movie_file
+from cellkiosk.consumer.tracking_pipeline import PREVIEW_MAX_FRAMES, PREVIEW_MAX_PX, write_tracking_archive
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.settings import ConsumerSettings
 from cellkiosk.imaging.channels import select_channels
+from cellkiosk.imaging.io import LoadedImage
 from cellkiosk.tracking.ctc_io import validate_ctc
 from cellkiosk.tracking.movie import track_movie
 from tests.tracking.movies import paint
 
 SETTINGS = ConsumerSettings()
+
+
+def read_movie(path: Path, name: str, axes: str | None, settings: ConsumerSettings) -> LoadedImage:
+    """The whole movie, frame by frame through the lazy reader (small test movies only)."""
+    with open_movie_file(path, name, axes, settings) as movie:
+        return LoadedImage(np.stack(list(movie.frames())), movie.source_axes, movie.notes)
 
 
 def tiff(path: Path, data: np.ndarray, **kwargs: object) -> Path:
@@ -115,10 +117,19 @@ def test_z_stack_with_axes_hint_is_a_movie(tmp_path: Path) -> None:
     assert read_movie(path, "z.ome.tif", "TYX", SETTINGS).data.shape == (3, 8, 8, 1)
 
 
-def test_zip_movie_above_the_pixel_limit_is_refused(tmp_path: Path) -> None:
-    path = frame_zip(tmp_path / "big.zip", {f"{t}.tif": np.zeros((10, 10), np.uint8) for t in range(5)})
-    with pytest.raises(BadInputError, match="limit"):
-        read_movie(path, "big.zip", None, SETTINGS.model_copy(update={"max_image_pixels": 350}))
+@pytest.mark.parametrize("kind", ["zip", "tiff"])
+def test_the_image_limit_is_per_frame_and_the_movie_limit_for_the_whole(tmp_path: Path, kind: str) -> None:
+    stack = np.arange(5 * 10 * 10).reshape(5, 10, 10).astype(np.uint16)
+    if kind == "zip":
+        path = frame_zip(tmp_path / "big.zip", {f"{t}.tif": frame for t, frame in enumerate(stack)})
+    else:
+        path = tiff(tmp_path / "big.tif", stack, photometric="minisblack", metadata={"axes": "TYX"})
+    per_frame = SETTINGS.model_copy(update={"max_image_pixels": 100})  # the movie has 500 values
+    assert np.array_equal(read_movie(path, path.name, None, per_frame).data[..., 0], stack)
+    with pytest.raises(BadInputError, match="limit of 99"):
+        read_movie(path, path.name, None, SETTINGS.model_copy(update={"max_image_pixels": 99}))
+    with pytest.raises(BadInputError, match="the movie has over 499 values, this server's limit"):
+        read_movie(path, path.name, None, per_frame.model_copy(update={"max_movie_pixels": 499}))
 
 
 def test_archive_holds_consistent_tracked_movie_lineage_ctc_and_cells(tmp_path: Path) -> None:

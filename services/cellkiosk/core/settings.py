@@ -58,7 +58,16 @@ class ConsumerSettings(CommonSettings):
     max_attempts: int = Field(3, gt=0)
     heartbeat_s: float = 10.0
     max_image_pixels: int = Field(
-        400_000_000, gt=0, description="Largest image (pages x Y x X x C) accepted; ~12 bytes/pixel of RAM"
+        400_000_000,
+        gt=0,
+        description="Largest image (pages x Y x X x C) accepted; ~12 bytes/pixel of RAM. A tracking movie read "
+        "frame by frame (TIFF, zip of frames) is limited per frame (Y x X x C) instead",
+    )
+    max_movie_pixels: int = Field(
+        4_000_000_000,
+        gt=0,
+        description="Largest tracking movie (frames x Y x X x C) accepted; frames are streamed, so this bounds "
+        "time and the job's temp disk (4 bytes of labels per frame pixel), not RAM",
     )
     max_zip_members: int = 10_000
     max_zip_bytes: int = Field(20 * 1024**3, description="Largest total uncompressed size of a zip")
