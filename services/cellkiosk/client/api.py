@@ -6,6 +6,7 @@ import csv
 import io
 import tempfile
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -112,12 +113,17 @@ class Client:
         model: str | None = None,
         params: dict[str, Any] | None = None,
     ) -> str:
-        """Create a job on uploaded key(s) (a list makes one batch job); returns its id."""
+        """Create a job on uploaded key(s) (a list makes one batch job); returns its id.
+
+        The request carries a fresh ``Idempotency-Key``, so it is retried after a timeout or a dropped
+        connection without risking a second job.
+        """
         body: dict[str, Any] = {"type": job_type, "params": params or {}}
         body["inputs" if isinstance(key, list) else "input"] = key
         if model:
             body["model"] = model
-        return str(self.http.json("POST", "/api/jobs", json=body)["id"])
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        return str(self.http.json("POST", "/api/jobs", json=body, headers=headers, idempotent=True)["id"])
 
     def submit(
         self,

@@ -13,7 +13,8 @@ import httpx
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 TRANSIENT_ERRORS = (httpx.TransportError,)  # connect errors, timeouts, dropped connections
-# A POST that may have reached the server is not repeated (it could create a second job).
+# A POST that may have reached the server is not repeated (it could create a second job), unless it
+# carries an Idempotency-Key (job creation does).
 UNSENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -126,10 +127,15 @@ class Http:
         url: str,
         *,
         open_body: Callable[[], IO[bytes]] | None = None,
+        idempotent: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send a request with retries; ``open_body`` reopens a streamed body for each attempt."""
-        retryable = TRANSIENT_ERRORS if method.upper() in IDEMPOTENT else UNSENT_ERRORS
+        """Send a request with retries; ``open_body`` reopens a streamed body for each attempt.
+
+        A POST is repeated after a timeout or a dropped connection only when ``idempotent`` (it carries
+        an ``Idempotency-Key``, so the server answers a repeat with the first request's result).
+        """
+        retryable = TRANSIENT_ERRORS if idempotent or method.upper() in IDEMPOTENT else UNSENT_ERRORS
         last: str = ""
         for attempt in range(self.retries + 1):
             resp = None

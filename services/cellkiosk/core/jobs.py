@@ -111,6 +111,11 @@ def dead_letter_key(job_type: str) -> str:
     return f"dead:{job_type}"
 
 
+def request_key(idempotency_key: str) -> str:
+    """Redis string remembering which job a client's ``Idempotency-Key`` created (and the request's hash)."""
+    return f"request:{idempotency_key}"
+
+
 def events_channel(job_id: str) -> str:
     """Pub/sub channel with every change of a job."""
     return f"events:{job_id}"

@@ -30,6 +30,7 @@ from cellkiosk.core.jobs import (
     finished_children_key,
     job_key,
     queue_key,
+    request_key,
 )
 
 # Set fields only if the status moves forward; a finished job never changes again.
@@ -97,6 +98,26 @@ class JobQueue:
         pipe.execute()
         self.publish(job)
         return job
+
+    def claim_request(self, key: str, job_id: str, fingerprint: str, ttl_s: int) -> tuple[str, str] | None:
+        """Record that the request with idempotency ``key`` creates ``job_id``, atomically (SET NX).
+
+        Returns None when this call claimed the key (go on and create the job), else the ``(job_id,
+        fingerprint)`` of the request that claimed it first (a retry: answer with that job).
+        """
+        value = f"{job_id} {fingerprint}"
+        for _ in range(3):  # the first claim may expire between SET NX and GET
+            if self.redis.set(request_key(key), value, nx=True, ex=ttl_s):
+                return None
+            stored = self.redis.get(request_key(key))
+            if stored is not None:
+                first_job, _, first_fingerprint = str(stored).partition(" ")
+                return first_job, first_fingerprint
+        raise RuntimeError(f"could not claim or read idempotency key {key!r}")
+
+    def release_request(self, key: str) -> None:
+        """Forget an idempotency key whose job could not be created, so a retry can create it."""
+        self.redis.delete(request_key(key))
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when unknown or expired."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -33,9 +35,35 @@ def _input_or_400(storage: Storage, key: str) -> str:
     return key
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="A unique value per job you mean to create (e.g. a UUID). Sending the same request again "
+        "with the same key, e.g. after a timeout, returns the job the first one created instead of a second "
+        "job; the key is remembered as long as jobs are kept.",
+    ),
+]
+
+
 @router.post("/jobs", status_code=202, response_model=CreatedJob, summary="Create a job on uploaded input(s)")
-def create_job(body: JobIn, queue: QueueDep, storage: StoreDep, models: ModelsDep) -> CreatedJob:
-    """Validate type, model, input and params, then queue the job (or a batch of children)."""
+def create_job(
+    body: JobIn,
+    response: Response,
+    queue: QueueDep,
+    storage: StoreDep,
+    models: ModelsDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CreatedJob:
+    """Validate type, model, input and params, then queue the job (or a batch of children).
+
+    With an ``Idempotency-Key`` header a repeated request creates nothing: it gets the first request's
+    job (header ``Idempotent-Replayed: true``); the same key with a different body is a 422.
+    """
     if body.type not in {t.value for t in JobType}:
         raise HTTPException(400, f"unknown job type '{body.type}'; known: {', '.join(t.value for t in JobType)}")
     try:
@@ -46,25 +74,41 @@ def create_job(body: JobIn, queue: QueueDep, storage: StoreDep, models: ModelsDe
     if card is None:
         raise HTTPException(503, f"no model for '{body.type}' is installed on this server")
     keys = [_input_or_400(storage, k) for k in (body.inputs or [body.input or ""])]
-    name = PurePosixPath(keys[0]).name
-    if body.inputs:
-        parent = Job(type=body.type, model=card.name, input_name=f"batch of {len(keys)}", params=body.params)
-        queue.create(parent, enqueue=False)
+    root = Job(
+        type=body.type,
+        model=card.name,
+        input=None if body.inputs else keys[0],
+        input_name=f"batch of {len(keys)}" if body.inputs else PurePosixPath(keys[0]).name,
+        params=body.params,
+    )
+    if idempotency_key:
+        fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()[:32]
+        first = queue.claim_request(idempotency_key, root.id, fingerprint, settings.job_ttl_s)
+        if first is not None:
+            first_id, first_fingerprint = first
+            if first_fingerprint != fingerprint:
+                raise HTTPException(
+                    422, "this Idempotency-Key was already used for a different request; use a new key for a new job"
+                )
+            response.headers["Idempotent-Replayed"] = "true"
+            existing = queue.get(first_id)
+            return CreatedJob(id=first_id, status=existing.status if existing else JobStatus.QUEUED)
+    try:
+        if not body.inputs:
+            queue.create(root)
+            return CreatedJob(id=root.id, status=root.status)
+        queue.create(root, enqueue=False)
         children = [
-            Job(
-                type=body.type,
-                model=card.name,
-                input=k,
-                input_name=PurePosixPath(k).name,
-                params=body.params,
-                parent=parent.id,
-            )
+            Job(type=body.type, model=card.name, input=k, input_name=PurePosixPath(k).name, params=body.params,
+                parent=root.id)
             for k in keys
-        ]
-        queue.add_children(parent.id, children)
-        return CreatedJob(id=parent.id, status=parent.status)
-    job = queue.create(Job(type=body.type, model=card.name, input=keys[0], input_name=name, params=body.params))
-    return CreatedJob(id=job.id, status=job.status)
+        ]  # fmt: skip
+        queue.add_children(root.id, children)
+        return CreatedJob(id=root.id, status=root.status)
+    except Exception:  # Redis failed mid-way: free the key so the client's retry can create the job
+        if idempotency_key:
+            queue.release_request(idempotency_key)
+        raise
 
 
 def _job_or_404(queue: QueueDep, job_id: str) -> Job:
