@@ -21,6 +21,7 @@ def test_shipped_tracking_card_runs_the_timelapse_nuclear_model_with_the_documen
     segmenter = store.get(card.segmentation_model or "", "segmentation")
     assert (segmenter.name, segmenter.version) == ("nuclear-timelapse", "1")
     assert store.get("tracking:1").segmentation_model == "nuclear:1"  # the version its figures were measured with
+    assert card.watershed_defaults == {"split_threshold": None}  # no seed splitting on movies (docs/tracking.md)
     assert TrackingParams.model_validate(card.tracking) == TrackingParams()  # docs/tracking.md's defaults
     assert card.n_channels == 0 and card.outputs.heads == []
     with pytest.raises(ValueError, match="no SavedModel of its own"):
@@ -37,3 +38,13 @@ def test_card_with_a_misspelt_tracking_parameter_is_refused(tmp_path: Path) -> N
     with pytest.raises(ValidationError, match="max_distanse_px"):
         ModelCard.read(folder)
     assert ModelStore(tmp_path).cards() == []  # the store skips it with a warning
+
+
+def test_card_with_an_unknown_segmentation_default_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load((MODELS_DIR / "tracking" / "2" / CARD_FILE).read_text())
+    data["segmentation"]["seed_treshold"] = 0.3
+    folder = tmp_path / "tracking" / "3"
+    folder.mkdir(parents=True)
+    (folder / CARD_FILE).write_text(yaml.safe_dump(data))
+    with pytest.raises(ValidationError, match="seed_treshold"):
+        ModelCard.read(folder)

@@ -13,7 +13,7 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +34,7 @@ from cellkiosk.imaging.resize import resize_frame, resize_labels
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.segment import labels_from_heads, predict_frames, watershed_params
 from cellkiosk.measure.cells import cell_columns, measure_cells
+from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.tracking.lineage import Lineage, relabel_frame
 from cellkiosk.tracking.movie import track_movie, write_ctc_result
 from cellkiosk.tracking.params import TrackingParams
@@ -47,12 +48,11 @@ PREVIEW_MAX_FRAMES = 100
 
 def segment_movie(
     ctx: JobContext, services: Services, card: ModelCard, data: Movie, params: TrackingJobParams, scale: float,
-    out: np.ndarray,
+    out: np.ndarray, ws: WatershedParams,
 ) -> None:  # fmt: skip
     """Write the labels of every frame into ``out`` (T, Y, X), frames read one at a time and batched through
     the predictor (``predict_batch_size`` frames' float heads at a time); progress and a cancel point per
-    frame (5 % to 75 %)."""
-    ws = watershed_params(card, params.watershed_overrides())
+    frame (5 % to 75 %); ``ws`` is the post-processing."""
     tile_px = params.tile_px or card.inputs.tile_px
     n = len(data)
 
@@ -167,6 +167,8 @@ def track_job_movie(ctx: JobContext, services: Services, movie: Movie, tmp: Path
     seg_card = services.models.get(card.segmentation_model or "nuclear", "segmentation")
     tparams = TrackingParams.model_validate({**card.tracking, **params.tracking.model_dump(exclude_none=True)})
     scale = float(params.scale or card.segmentation.get("scale", 1.0))
+    # post-processing: the segmentation card's, then the tracking card's per-frame defaults, then the job's
+    ws = watershed_params(seg_card, {**card.watershed_defaults, **params.watershed_overrides()})
     name = job.input_name or Path(job.input).name
     data = movie.mapped(lambda f: select_channels(f, seg_card.n_channels, params.channels, seg_card.name,
                                                   movie.source_axes))  # fmt: skip
@@ -176,7 +178,7 @@ def track_job_movie(ctx: JobContext, services: Services, movie: Movie, tmp: Path
     if params.labels:
         copy_label_movie(ctx, params.labels, tmp, labels)
     else:
-        segment_movie(ctx, services, seg_card, data, params, scale, labels)
+        segment_movie(ctx, services, seg_card, data, params, scale, labels, ws)
     ctx.stage(Stage.TRACK, 76)
     lineage = track_movie(iter(labels), (f[..., 0] for f in data.frames()), tparams)
     ctx.stage(Stage.MEASURE, 85)
@@ -186,6 +188,7 @@ def track_job_movie(ctx: JobContext, services: Services, movie: Movie, tmp: Path
         "model": {"name": card.name, "version": card.version}, "predictor": services.predictor_name,
         "segmented_by": "params.labels" if params.labels else f"{seg_card.name}:{seg_card.version}", "scale": scale,
         "params": job.params, "tracking": tparams.model_dump(), "frames": len(labels),
+        "postprocess": None if params.labels else asdict(ws),
         "tracks": len(lineage.tracks), "divisions": sum(t.division_frame is not None for t in lineage.tracks),
         "cellkiosk_version": cellkiosk.__version__, "created_at": job.created_at,
         "timings_s": ctx.snapshot_timings(),

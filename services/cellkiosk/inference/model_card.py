@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, field_validator
 
+from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.tracking.params import TrackingParams
 
 CARD_FILE = "model.yaml"
@@ -84,6 +85,19 @@ class ModelCard(BaseModel):
     def _known_tracking_params(cls, value: dict[str, Any]) -> dict[str, Any]:
         TrackingParams.model_validate(value)  # a misspelt key in model.yaml fails when the card is read
         return value
+
+    @field_validator("segmentation")
+    @classmethod
+    def _known_segmentation_defaults(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - {"scale"} - set(WatershedParams.__dataclass_fields__)
+        if unknown:  # a misspelt key in model.yaml fails when the card is read
+            raise ValueError(f"unknown per-frame segmentation defaults {sorted(unknown)} (scale or post-processing)")
+        return value
+
+    @property
+    def watershed_defaults(self) -> dict[str, Any]:
+        """A tracking card's post-processing overrides for its segmentation model (``segmentation`` minus scale)."""
+        return {k: v for k, v in self.segmentation.items() if k != "scale"}
 
     @property
     def n_channels(self) -> int:
