@@ -16,14 +16,14 @@ Usage: ``python benchmarks/tracking_end_to_end.py [--sequence DIR] [--model DIR]
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import tifffile
+from report import emit, machine  # benchmarks/report.py: the scripts run with this folder on sys.path
 
 from cellkiosk.imaging.resize import resize_frame
 from cellkiosk.inference.model_card import ModelCard
@@ -37,9 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SEQUENCE = ROOT.parent / "shared" / "data" / "ctc" / "Fluo-N2DH-SIM+" / "01"
 
 
-def timed(fn: object) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    """Seconds ``fn`` took, and what it returned."""
     start = time.perf_counter()
-    result = fn()  # type: ignore[operator]
+    result = fn()
     return time.perf_counter() - start, result
 
 
@@ -91,15 +95,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     card = ModelStore(ROOT / "models").get(args.model, "segmentation")
-    cpu = platform.processor() or platform.machine()
     report = {
-        "machine": f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": machine(),
         **run(args.sequence, card, args.scale, args.batch, args.repeats),
     }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

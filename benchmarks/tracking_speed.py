@@ -15,13 +15,11 @@ Usage: ``python benchmarks/tracking_speed.py [--cells 100 1000 5000] [--frames 1
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from report import emit, machine  # benchmarks/report.py: the scripts run with this folder on sys.path
 
 from cellkiosk.tracking.features import FrameObjects
 from cellkiosk.tracking.lineage import build_lineage
@@ -101,15 +99,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     run(50, 5)  # warm up imports and caches
-    cpu = platform.processor() or platform.machine()
     report = {
-        "machine": f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": machine(),
         "runs": [run(n, args.frames) for n in args.cells],
     }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
