@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.platform import Platform
+from tests.gateway.tracking_movie import disk_movie, tiff_bytes, tracking_consumer
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,3 +64,24 @@ def screenshot(page: playwright_api.Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def tracking(platform: Platform) -> Iterator[Platform]:
+    """The shared platform with a consumer of the tracking queue."""
+    with tracking_consumer(platform):
+        yield platform
+
+
+def choose_disk_movie(page: playwright_api.Page, platform: Platform) -> str:
+    """In the portal: pick the tracking analysis, drop the synthetic disk movie and give its own labels as
+    ``params.labels`` (so no model runs); returns the labels' upload key."""
+    raw, labels = disk_movie()
+    label_key = platform.upload_bytes(tiff_bytes(labels), "disks_labels.tif")
+    page.locator("#job-type option[value=tracking]").wait_for(state="attached")
+    page.select_option("#job-type", "tracking")
+    page.set_input_files("#file-input", [{"name": "disks.tif", "mimeType": "image/tiff", "buffer": tiff_bytes(raw)}])
+    page.locator('#file-list li[data-state="ready"]').wait_for()
+    page.get_by_text("Advanced parameters").click()
+    page.locator("#param-labels").fill(label_key)
+    return label_key

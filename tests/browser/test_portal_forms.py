@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import choose_disk_movie, screenshot
 from tests.fixtures.platform import Platform
-from tests.gateway.tracking_movie import disk_movie, tiff_bytes, tracking_consumer
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -37,13 +36,6 @@ def leaves(metrics: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tupl
             yield from leaves(value, (*path, key))
         else:
             yield (*path, key), value
-
-
-@pytest.fixture(scope="module")
-def tracking(platform: Platform) -> Iterator[Platform]:
-    """The shared platform with a consumer of the tracking queue."""
-    with tracking_consumer(platform):
-        yield platform
 
 
 def model_card(page: Any) -> Any:
@@ -125,17 +117,10 @@ def test_a_new_cards_metrics_of_another_shape(platform: Platform, open_portal: A
 
 def test_object_params_are_json_with_inline_errors(tracking: Platform, open_portal: Any) -> None:
     card = next(c for c in tracking.http.get("/api/models").json() if c["job_type"] == "tracking")
-    raw, labels = disk_movie()
-    label_key = tracking.upload_bytes(tiff_bytes(labels), "disks_labels.tif")
     posted: list[str] = []
     page = open_portal(tracking.url)
     page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and r.url.endswith("/api/jobs") else None)
-    page.locator("#job-type option[value=tracking]").wait_for(state="attached")
-    page.select_option("#job-type", "tracking")
-    page.set_input_files("#file-input", [{"name": "disks.tif", "mimeType": "image/tiff", "buffer": tiff_bytes(raw)}])
-    page.locator('#file-list li[data-state="ready"]').wait_for()
-    page.get_by_text("Advanced parameters").click()
-    page.locator("#param-labels").fill(label_key)
+    label_key = choose_disk_movie(page, tracking)
 
     # the object parameter is a JSON textarea; its keys and the card's defaults are the placeholder
     field = page.get_by_label("tracking", exact=True)

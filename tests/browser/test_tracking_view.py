@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import choose_disk_movie, screenshot
 from tests.fixtures.platform import Platform
-from tests.gateway.tracking_movie import DIVISION_FRAME, FRAMES, disk_movie, disks, tiff_bytes, tracking_consumer
+from tests.gateway.tracking_movie import DIVISION_FRAME, FRAMES, disks
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -29,13 +28,6 @@ CANVAS_SUM = """() => {
   for (let o = 0; o < d.length; o += 4) sum += (d[o] * 3 + d[o + 1] * 5 + d[o + 2] * 7) * ((o >> 2) % 251 + 1);
   return sum;
 }"""
-
-
-@pytest.fixture(scope="module")
-def tracking(platform: Platform) -> Iterator[Platform]:
-    """The shared platform with a consumer of the tracking queue."""
-    with tracking_consumer(platform):
-        yield platform
 
 
 def click_cell(page: Any, y: float, x: float, size: int = 160) -> None:
@@ -55,15 +47,8 @@ def wait_frame(page: Any, job_id: str, frame: int) -> None:
 
 
 def test_frames_play_and_lineage(tracking: Platform, open_portal: Any) -> None:
-    raw, labels = disk_movie()
-    label_key = tracking.upload_bytes(tiff_bytes(labels), "disks_labels.tif")
     page = open_portal(tracking.url)
-    page.locator("#job-type option[value=tracking]").wait_for(state="attached")
-    page.select_option("#job-type", "tracking")
-    page.set_input_files("#file-input", [{"name": "disks.tif", "mimeType": "image/tiff", "buffer": tiff_bytes(raw)}])
-    page.locator('#file-list li[data-state="ready"]').wait_for()
-    page.get_by_text("Advanced parameters").click()
-    page.locator("#param-labels").fill(label_key)
+    choose_disk_movie(page, tracking)
     page.click("#analyse")
     row = page.locator("#job-list > li").first
     expect(row).to_have_attribute("data-status", "done", timeout=JOB_TIMEOUT_MS)
