@@ -29,22 +29,16 @@ def test_shipped_tracking_card_runs_the_timelapse_nuclear_model_with_the_documen
     assert store.default_for("segmentation").name == "nuclear"  # type: ignore[union-attr]
 
 
-def test_card_with_a_misspelt_tracking_parameter_is_refused(tmp_path: Path) -> None:
-    data = yaml.safe_load((MODELS_DIR / "tracking" / "1" / CARD_FILE).read_text())
-    data["tracking"]["max_distanse_px"] = 10
-    folder = tmp_path / "tracking" / "2"
-    folder.mkdir(parents=True)
-    (folder / CARD_FILE).write_text(yaml.safe_dump(data))
-    with pytest.raises(ValidationError, match="max_distanse_px"):
-        ModelCard.read(folder)
-    assert ModelStore(tmp_path).cards() == []  # the store skips it with a warning
-
-
-def test_card_with_an_unknown_segmentation_default_is_refused(tmp_path: Path) -> None:
-    data = yaml.safe_load((MODELS_DIR / "tracking" / "2" / CARD_FILE).read_text())
-    data["segmentation"]["seed_treshold"] = 0.3
+@pytest.mark.parametrize(
+    ("version", "section", "misspelt"),
+    [("1", "tracking", "max_distanse_px"), ("2", "segmentation", "seed_treshold")],
+)
+def test_card_with_a_misspelt_default_is_refused(tmp_path: Path, version: str, section: str, misspelt: str) -> None:
+    data = yaml.safe_load((MODELS_DIR / "tracking" / version / CARD_FILE).read_text())
+    data[section][misspelt] = 10
     folder = tmp_path / "tracking" / "3"
     folder.mkdir(parents=True)
     (folder / CARD_FILE).write_text(yaml.safe_dump(data))
-    with pytest.raises(ValidationError, match="seed_treshold"):
+    with pytest.raises(ValidationError, match=misspelt):
         ModelCard.read(folder)
+    assert ModelStore(tmp_path).cards() == []  # the store skips it with a warning
