@@ -95,6 +95,7 @@ def segment_and_track(
     the ground truth is ``<seq_dir>_GT`` beside the sequence. ``frames`` scores only that stretch of the
     movie (e.g. the frames a fine-tuned model never saw), against the ground truth cut to it.
     """
+    import dataclasses
     import tempfile
     import time
 
@@ -107,17 +108,19 @@ def segment_and_track(
     from cellkiosk.inference.model_card import ModelCard
     from cellkiosk.inference.predictor import LocalPredictor
     from cellkiosk.inference.segment import labels_from_heads, predict_frames, watershed_params
-    from cellkiosk.tracking.ctc_io import find_masks, validate_ctc
+    from cellkiosk.tracking.ctc_io import validate_ctc
     from cellkiosk.tracking.movie import track_movie, write_ctc_result
 
     card, predictor = ModelCard.read(model_dir), LocalPredictor()
     ws, raws = watershed_params(card, seg_overrides or {}), sorted(seq_dir.glob("t*.tif"))
-    frames = frames or range(len(raws))
+    whole_movie = len(raws)
+    frames = frames or range(whole_movie)
     raws = raws[frames.start : frames.stop]
     if not raws:
         raise ValueError(f"{seq_dir}: no frames in {frames.start}:{frames.stop}")
     frames = range(frames.start, frames.start + len(raws))
-    shape = tifffile.imread(raws[0]).shape[:2]
+    with tifffile.TiffFile(raws[0]) as tif:  # the frame size, from the header
+        shape = tif.pages[0].shape[:2]
     start, labels = time.perf_counter(), []
     images = (resize_frame(np.asarray(tifffile.imread(p))[..., None], scale) for p in raws)
     for heads in predict_frames(images, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4):
@@ -130,7 +133,7 @@ def segment_and_track(
     problems = validate_ctc(out_dir)
     gt_root = seq_dir.parent / f"{seq_dir.name}_GT"
     with tempfile.TemporaryDirectory() as tmp:
-        if len(raws) != len(find_masks(gt_root / "TRA")):
+        if len(frames) != whole_movie:
             gt_root = cut_ground_truth(gt_root, frames, Path(tmp) / "GT")
         scores = score_tracking(out_dir, gt_root, tolerance, threads) if not problems else None
     return {
@@ -140,7 +143,7 @@ def segment_and_track(
         "divisions": sum(1 for t in lineage.tracks if t.division_frame is not None),
         "segment_s": round(segment_s, 2), "track_s": round(track_s, 3), "problems": problems,
         "scores": scores.to_json() if scores else None, "params": params.model_dump(),
-        "postprocess": {k: getattr(ws, k) for k in ws.__dataclass_fields__},
+        "postprocess": dataclasses.asdict(ws),
     }  # fmt: skip
 
 
