@@ -120,11 +120,11 @@ def segment_and_track(
         raise ValueError(f"{seq_dir}: no frames in {frames.start}:{frames.stop}")
     frames = range(frames.start, frames.start + len(raws))
     with tifffile.TiffFile(raws[0]) as tif:  # the frame size, from the header
-        shape = tif.pages[0].shape[:2]
+        height, width = tif.pages[0].shape[:2]
     start, labels = time.perf_counter(), []
     images = (resize_frame(np.asarray(tifffile.imread(p))[..., None], scale) for p in raws)
     for heads in predict_frames(images, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4):
-        frame = resize_labels(labels_from_heads(heads, card, ws), shape)
+        frame = resize_labels(labels_from_heads(heads, card, ws), (height, width))
         labels.append(frame.astype(label_dtype(frame)))
     segment_s, start = time.perf_counter() - start, time.perf_counter()
     lineage = track_movie(labels, (tifffile.imread(p) for p in raws), params)
