@@ -9,6 +9,7 @@ const RETRY_MS = 5000;
 const STAGES = {
   download: "fetching the input",
   preprocess: "reading the image",
+  size: "measuring nucleus size",
   predict: "running the model",
   postprocess: "separating cells",
   track: "tracking",

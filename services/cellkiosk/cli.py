@@ -56,6 +56,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         ctc_frames=args.ctc_frames,
         ctc_scale=args.ctc_scale,
         ctc_share=args.ctc_share,
+        ctc_seg=args.ctc_seg,
+        diameter_px=args.diameter,
+        scale_min=args.scale_range[0],
+        scale_max=args.scale_range[1],
     )
     print(train(cfg))
     return 0
@@ -316,11 +320,15 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="use only the first N images (smoke runs)")
     train.add_argument("--lr", type=float, default=2e-3, help="initial learning rate (cosine decay)")
     train.add_argument("--min-lr", type=float, default=5e-5, help="final learning rate")
-    train.add_argument("--init", help="fine-tune: start from this .keras checkpoint (e.g. runs/nuclear-v1/last.keras)")
+    train.add_argument("--init", help="fine-tune: start from a .keras checkpoint or a model directory (models/nuclear/1)")
     train.add_argument("--ctc", action="append", metavar="SEQ_DIR", help="mix in a CTC sequence's frames + markers")
     train.add_argument("--ctc-frames", type=float, default=0.5, help="fraction of each CTC movie used (the start)")
     train.add_argument("--ctc-scale", type=float, default=0.4, help="resize CTC frames by this (nucleus size)")
     train.add_argument("--ctc-share", type=float, default=0.5, help="fraction of each batch from CTC frames")
+    train.add_argument("--ctc-seg", action="store_true", help="label CTC frames by their SEG masks (sparse: masked)")
+    train.add_argument("--diameter", type=float, help="resize every image so its median nucleus is this many px")
+    train.add_argument("--scale-range", type=float, nargs=2, default=(0.5, 2.0), metavar=("MIN", "MAX"),
+                       help="scale jitter on top (log-uniform; default 0.5 2)")  # fmt: skip
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="segment an annotated folder and report AP, mAP, F1, merges, splits")
     ev.add_argument("--model", required=True, help="model directory, e.g. models/nuclear/1")

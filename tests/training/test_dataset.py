@@ -17,7 +17,7 @@ def test_dsb_folder_filters_split_and_modality() -> None:
         assert s.image.ndim == 3 and s.image.shape[-1] == 1 and s.image.shape[:2] == s.labels.shape
         assert s.labels.max() > 0
         targets = make_targets(s.labels)
-        assert targets.shape == (*s.labels.shape, 2) and np.isclose(targets[..., 1].max(), 1.0)
+        assert targets.shape == (*s.labels.shape, 4) and np.isclose(targets[..., 1].max(), 1.0)
 
 
 def test_ctc_frame_labels_take_seg_masks_over_markers() -> None:

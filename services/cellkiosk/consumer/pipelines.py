@@ -22,7 +22,8 @@ from cellkiosk.imaging.io import read_image_bytes
 from cellkiosk.imaging.overlay import preview_png
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
-from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
+from cellkiosk.inference.segment import labels_at_size, predict_scaled, watershed_params
+from cellkiosk.inference.size import check_scaled_size, choose_size
 from cellkiosk.inference.store import ModelStore
 from cellkiosk.measure.cells import measure_cells
 from cellkiosk.postprocess.deep_watershed import WatershedParams
@@ -59,13 +60,16 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         ws = watershed_params(card, params.watershed_overrides())
         tile_px = params.tile_px or card.inputs.tile_px
         raw = drop_alpha(loaded.data, loaded.source_axes)  # measured: every real channel, alpha excluded
-        pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px)
+        ctx.stage(Stage.SIZE, 6)  # one scale for every page, from the first
+        size = choose_size([data[0]], card, services.predictor, ws, params.diameter, loaded.pixel_size_um)
+        check_scaled_size(data.shape, size.scale, ctx.settings.max_image_pixels, name)
+        pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale)
         ctx.stage(Stage.UPLOAD, 92)
         info = {
             "job_id": job.id, "type": job.type, "input": name, "input_sha256": file_sha256(local),
             "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
             "model": {"name": card.name, "version": card.version}, "params": job.params,
-            "postprocess": asdict(ws), "tile_px": tile_px, "predictor": services.predictor_name,
+            "postprocess": asdict(ws), "size": size.to_json(), "pixel_size_um": loaded.pixel_size_um, "tile_px": tile_px, "predictor": services.predictor_name,
             "cellkiosk_version": cellkiosk.__version__, "cells": len(rows), "created_at": job.created_at,
             "timings_s": ctx.snapshot_timings(),
         }  # fmt: skip
@@ -88,19 +92,21 @@ def segment_pages(
     params: SegmentationParams,
     ws: WatershedParams,
     tile_px: int,
+    scale: float = 1.0,
 ) -> tuple[list[np.ndarray], list[dict[str, object]]]:
-    """Labels and measurement rows of every page; each stage boundary is a cancel point."""
+    """Labels and measurement rows of every page (resized by ``scale`` for the network, labels mapped back);
+    each stage boundary is a cancel point."""
     pages, rows = [], []
     n = data.shape[0]
     for i in range(n):
         base = 5 + 85 * i / n
         ctx.stage(Stage.PREDICT, base)
-        heads = predict_heads(
-            data[i], card, services.predictor, tile_px, card.inputs.tile_overlap_px,
+        heads = predict_scaled(
+            data[i], scale, card, services.predictor, tile_px, card.inputs.tile_overlap_px,
             ctx.settings.predict_batch_size, params.flip_tta, on_progress=partial(_page_progress, ctx, base, n),
         )  # fmt: skip
         ctx.stage(Stage.POSTPROCESS, base + 60 / n)
-        labels = labels_from_heads(heads, card, ws)
+        labels = labels_at_size(heads, card, ws, data.shape[1:3])
         ctx.stage(Stage.MEASURE, base + 80 / n)
         rows += measure_cells(labels, raw[i], name, frame=i)  # raw: alpha already dropped
         pages.append(labels)

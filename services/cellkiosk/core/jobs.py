@@ -51,6 +51,7 @@ class Stage(StrEnum):
 
     DOWNLOAD = "download"
     PREPROCESS = "preprocess"
+    SIZE = "size"  # estimating the nuclei's diameter (params.diameter = "auto")
     PREDICT = "predict"
     POSTPROCESS = "postprocess"
     TRACK = "track"

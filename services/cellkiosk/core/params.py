@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
@@ -29,6 +29,11 @@ class SegmentationParams(BaseModel):
     fill_holes: bool | None = None
     tile_px: int | None = Field(None, ge=64, le=4096, description="Tile size for large images; default from card")
     flip_tta: bool = Field(False, description="Average predictions over flips (slower, slightly better)")
+    diameter: Literal["auto"] | Annotated[float, Field(ge=2, le=2000)] = Field(
+        "auto",
+        description="Median nuclear diameter in px: 'auto' estimates it (or derives it from the pixel size when the "
+        "image and the model both declare one); images are resized so nuclei reach the model's trained size",
+    )
 
     def watershed_overrides(self) -> dict[str, Any]:
         """The post-processing parameters this job overrides."""
@@ -95,8 +100,8 @@ class TrackingJobParams(SegmentationParams):
         None,
         gt=0.05,
         le=4,
-        description="Resize frames by this factor before segmenting (labels are mapped back): about 20 / the "
-        "nuclei's diameter in px, the size the model was trained at; default from the tracking model card",
+        description="Resize frames by this factor before segmenting (labels are mapped back); overrides diameter. "
+        "Default: from params.diameter ('auto': estimated on a few frames, one scale for the movie)",
     )
     tracking: TrackingOverrides = Field(default_factory=TrackingOverrides, description="Tracker overrides")
 

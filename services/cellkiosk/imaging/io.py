@@ -12,6 +12,7 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from cellkiosk.core.errors import BadInputError
+from cellkiosk.imaging.pixel_size import tiff_pixel_size_um
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 PAGE_AXES = set("TZQIRHEV")  # time, depth and the axes tifffile cannot name
@@ -26,6 +27,7 @@ class LoadedImage:
     data: np.ndarray
     source_axes: str
     notes: list[str] = field(default_factory=list)
+    pixel_size_um: float | None = None  # what the file declares (TIFF: OME or resolution tags), else None
 
 
 def is_image_name(name: str) -> bool:
@@ -74,6 +76,7 @@ def read_tiff(fh: IO[bytes], name: str, axes_hint: str | None, max_pixels: int) 
             same = [s for s in tif.series if s.shape == series.shape and s.dtype == series.dtype]
             _check_size((len(same), *series.shape), max_pixels, name)
             axes = series.axes
+            pixel_size_um = tiff_pixel_size_um(tif)
             if len(same) > 1:  # pages written one by one: one series each
                 data = np.stack([s.asarray() for s in same])
                 axes = "Q" + axes
@@ -100,7 +103,7 @@ def read_tiff(fh: IO[bytes], name: str, axes_hint: str | None, max_pixels: int) 
             )
         axes = hint
         notes.append(f"axes from params: {hint}")
-    return LoadedImage(canonical_axes(data, axes), axes, notes)
+    return LoadedImage(canonical_axes(data, axes), axes, notes, pixel_size_um)
 
 
 def read_pil(fh: IO[bytes], name: str, max_pixels: int) -> LoadedImage:

@@ -36,6 +36,9 @@ class ModelInputs(BaseModel):
     channels: list[ChannelSpec]
     normalization: Normalization = Field(default_factory=Normalization)
     pixel_size_um: float | None = Field(None, description="Pixel size the model was trained at, if known")
+    diameter_px: float | None = Field(
+        None, gt=0, description="Median nuclear diameter (px) the model was trained at; jobs resize nuclei to it"
+    )
     tile_px: int = 512
     tile_overlap_px: int = 64
     multiple_of: int = 16

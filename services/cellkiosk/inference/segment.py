@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from cellkiosk.imaging.normalize import normalize_percentile
+from cellkiosk.imaging.resize import resize_frame, resize_labels
 from cellkiosk.imaging.tiling import pad_to_multiple, predict_tiled
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
@@ -106,3 +107,25 @@ def labels_from_heads(heads: np.ndarray, card: ModelCard, params: WatershedParam
         raise ValueError(f"unknown post-processing '{card.postprocess.method}' in model card {card.name}")
     names = card.outputs.heads
     return deep_watershed(heads[..., names.index("foreground")], heads[..., names.index("inner_distance")], params)
+
+
+def predict_scaled(
+    image: np.ndarray,
+    scale: float,
+    card: ModelCard,
+    predictor: Predictor,
+    tile_px: int,
+    overlap_px: int,
+    batch_size: int,
+    flip_tta: bool = False,
+    on_progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
+    """Network output for a raw (Y, X, C) image resized by ``scale`` (the job's object size), tiled as needed."""
+    return predict_heads(
+        resize_frame(image, scale), card, predictor, tile_px, overlap_px, batch_size, flip_tta, on_progress
+    )
+
+
+def labels_at_size(heads: np.ndarray, card: ModelCard, params: WatershedParams, shape: tuple[int, int]) -> np.ndarray:
+    """Instance labels from heads predicted at any scale, mapped back onto the image's (Y, X) ``shape``."""
+    return resize_labels(labels_from_heads(heads, card, params), shape)

@@ -11,6 +11,7 @@ import tifffile
 
 from cellkiosk.imaging.channels import to_single_channel
 from cellkiosk.imaging.io import read_image_file
+from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.imaging.resize import resize_frame, resize_labels
 
 
@@ -22,6 +23,7 @@ class Sample:
     image: np.ndarray
     labels: np.ndarray
     modality: str = "unknown"
+    valid: np.ndarray | None = None  # (Y, X) bool: where the labels are complete; None = everywhere
 
 
 def read_index(root: Path) -> list[dict[str, str]]:
@@ -116,3 +118,48 @@ def ctc_frame_range(sequence_dir: Path | str, fraction: float) -> range:
     """The first ``fraction`` of a sequence's frames (``t*.tif``), e.g. the half used for training."""
     count = len(list(Path(sequence_dir).glob("t*.tif")))
     return range(0, int(round(count * fraction)))
+
+
+def normalize_size(sample: Sample, diameter_px: float) -> Sample:
+    """The sample resized so its median nucleus is ``diameter_px`` across (labels by nearest neighbour)."""
+    measured = median_diameter(sample.labels)
+    if not np.isfinite(measured):
+        return sample
+    image = resize_frame(sample.image, diameter_px / measured)
+    shape = image.shape[:2]
+    valid = None if sample.valid is None else resize_labels(sample.valid, shape)
+    return Sample(sample.name, image, resize_labels(sample.labels, shape), sample.modality, valid)
+
+
+def unannotated_mask(markers: np.ndarray, seg: np.ndarray, radius_px: int) -> np.ndarray:
+    """Where a sparse SEG frame says nothing: around each tracking marker that no SEG object covers.
+
+    Returns a (Y, X) bool array, True where the labels can be trusted (annotated nuclei and background
+    away from unannotated cells). GOWT1's SEG masks cover only some nuclei of a frame; a fully annotated
+    frame (SIM+) has every marker covered and is valid everywhere.
+    """
+    from scipy import ndimage as ndi
+
+    covered = np.unique(markers[(seg > 0) & (markers > 0)])
+    missing = (markers > 0) & ~np.isin(markers, covered)
+    if not missing.any():
+        return np.ones(markers.shape, dtype=bool)
+    return ~ndi.binary_dilation(missing, iterations=radius_px) | (seg > 0)
+
+
+def load_ctc_seg_frames(sequence_dir: Path | str) -> list[Sample]:
+    """The frames of a CTC sequence that have a 2-D SEG mask, labelled by it; unannotated cells masked out."""
+    seq = Path(sequence_dir)
+    gt = seq.parent / f"{seq.name}_GT"
+    samples = []
+    for seg_path in sorted((gt / "SEG").glob("man_seg*.tif")):
+        digits = seg_path.stem.replace("man_seg", "")
+        seg = np.asarray(tifffile.imread(seg_path)).astype(np.int32)
+        if seg.ndim != 2:
+            continue
+        markers = np.asarray(tifffile.imread(gt / "TRA" / f"man_track{digits}.tif"))
+        radius = max(2, int(round(median_diameter(seg) * 0.75))) if seg.any() else 10
+        image = np.asarray(tifffile.imread(seq / f"t{digits}.tif"))[..., None]
+        name = f"{seq.parent.name}_{seq.name}_seg{digits}"
+        samples.append(Sample(name, image, seg, "fluorescence", unannotated_mask(markers, seg, radius)))
+    return samples

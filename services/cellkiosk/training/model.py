@@ -41,11 +41,41 @@ def build_unet(in_channels: int = 1, base_filters: int = 16, depth: int = 4) -> 
 
 
 def heads_loss(y_true: Any, y_pred: Any) -> Any:
-    """BCE on the foreground plus 5x MSE on the inner distance."""
+    """BCE on the foreground plus 5x MSE on the inner distance.
+
+    ``y_true`` is (..., 2): foreground, inner distance; or (..., 4) from ``training.targets``, whose
+    channel 2 masks the BCE (0 where a sparse frame is unannotated) and channel 3 weighs the MSE
+    (0 there too, more where nuclei touch).
+    """
     from keras import ops
 
     eps = 1e-6
     fg_t, fg_p = y_true[..., 0], ops.clip(y_pred[..., 0], eps, 1 - eps)
     bce = -(fg_t * ops.log(fg_p) + (1 - fg_t) * ops.log(1 - fg_p))
     mse = ops.square(y_true[..., 1] - y_pred[..., 1])
+    if y_true.shape[-1] == 4:
+        bce, mse = bce * y_true[..., 2], mse * y_true[..., 3]
     return ops.mean(bce) + 5.0 * ops.mean(mse)
+
+
+def load_saved_model_weights(model: Any, saved_model_dir: str) -> int:
+    """Copy the weights of a SavedModel written by ``training.export`` into ``model`` (same architecture).
+
+    Fine-tuning starts from a shipped model (e.g. ``models/nuclear/1``) this way when its Keras
+    checkpoint is gone: the SavedModel's variables are keyed by layer index and attribute. Returns the
+    number of variables copied; a shape mismatch raises ValueError.
+    """
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(f"{saved_model_dir}/variables/variables")
+    copied = 0
+    for index, layer in enumerate(model.layers):
+        for weight in layer.weights:
+            attr = weight.path.rsplit("/", 1)[-1]
+            key = f"net/_operations/{index}/{'_kernel' if attr == 'kernel' else attr}/.ATTRIBUTES/VARIABLE_VALUE"
+            value = reader.get_tensor(key)
+            if tuple(value.shape) != tuple(weight.shape):
+                raise ValueError(f"{key}: shape {value.shape} in the SavedModel, {weight.shape} in the model")
+            weight.assign(value)
+            copied += 1
+    return copied

@@ -14,8 +14,15 @@ from typing import Any
 import numpy as np
 
 from cellkiosk.imaging.normalize import normalize_percentile
-from cellkiosk.training.augment import augment
-from cellkiosk.training.dataset import Sample, ctc_frame_range, load_ctc_frames, load_folder
+from cellkiosk.training.augment import AugmentConfig, augment
+from cellkiosk.training.dataset import (
+    Sample,
+    ctc_frame_range,
+    load_ctc_frames,
+    load_ctc_seg_frames,
+    load_folder,
+    normalize_size,
+)
 from cellkiosk.training.targets import make_targets
 
 log = logging.getLogger(__name__)
@@ -44,11 +51,24 @@ class TrainConfig:
     ctc_frames: float = 0.5  # the first fraction of each sequence's frames is used, the rest stays unseen
     ctc_scale: float = 0.4  # CTC frames resized so their nuclei match the DSB nuclei's size
     ctc_share: float = 0.5  # fraction of each batch drawn from the CTC frames
+    ctc_seg: bool = False  # CTC frames labelled by their SEG masks (unannotated cells masked) instead of markers
+    diameter_px: float | None = None  # resize every image so its median nucleus is this wide (None: as it is)
+    scale_min: float = 0.5  # scale jitter range (log-uniform) on top of the size normalization
+    scale_max: float = 2.0
+
+
+def ctc_samples(sequence: str, cfg: TrainConfig) -> list[Sample]:
+    """The training frames of one CTC sequence: the first ``ctc_frames`` of the movie, by SEG mask or markers."""
+    frames = ctc_frame_range(sequence, cfg.ctc_frames)
+    if cfg.ctc_seg:
+        return [s for s in load_ctc_seg_frames(sequence) if int(s.name.rsplit("seg", 1)[1]) in frames]
+    scale = 1.0 if cfg.diameter_px else cfg.ctc_scale  # size normalization resizes them anyway
+    return load_ctc_frames(sequence, frames, scale)
 
 
 def prepare(samples: list[Sample]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Normalize each image and compute its targets once."""
-    return [(normalize_percentile(s.image), make_targets(s.labels)) for s in samples]
+    return [(normalize_percentile(s.image), make_targets(s.labels, s.valid)) for s in samples]
 
 
 def sampling_weights(data: list[tuple[np.ndarray, np.ndarray]], share: float = 1.0) -> np.ndarray:
@@ -70,10 +90,11 @@ def batches(
     share = cfg.ctc_share if extra else 0.0
     weights = np.concatenate([sampling_weights(data, 1.0 - share), sampling_weights(extra, share) if extra else []])
     data = data + (extra or [])
+    aug = AugmentConfig(scale_range=(cfg.scale_min, cfg.scale_max))
     while True:
         xs, ys = [], []
         for i in rng.choice(len(data), size=cfg.batch_size, p=weights):
-            x, y = augment(data[i][0], data[i][1], cfg.crop_px, rng)
+            x, y = augment(data[i][0], data[i][1], cfg.crop_px, rng, aug)
             xs.append(x)
             ys.append(y)
         yield np.stack(xs), np.stack(ys)
@@ -115,7 +136,7 @@ def build_or_resume(cfg: TrainConfig, out: Path) -> tuple[Any, int]:
     """Load ``last.keras`` and its epoch if present, else build a fresh model."""
     import keras
 
-    from cellkiosk.training.model import build_unet, heads_loss
+    from cellkiosk.training.model import build_unet, heads_loss, load_saved_model_weights
 
     ckpt, state = out / "last.keras", out / "state.json"
     if ckpt.exists() and state.exists():
@@ -124,7 +145,11 @@ def build_or_resume(cfg: TrainConfig, out: Path) -> tuple[Any, int]:
         log.info("resuming from %s at epoch %d", ckpt, epoch)
         return model, epoch
     keras.utils.set_random_seed(cfg.seed)
-    if cfg.init_from:
+    if cfg.init_from and Path(cfg.init_from, "saved_model").is_dir():  # a shipped model directory
+        model = build_unet(1, cfg.base_filters, cfg.depth)
+        load_saved_model_weights(model, str(Path(cfg.init_from, "saved_model")))
+        log.info("fine-tuning from the SavedModel of %s", cfg.init_from)
+    elif cfg.init_from:
         model = keras.models.load_model(cfg.init_from, custom_objects={"heads_loss": heads_loss}, compile=False)
         log.info("fine-tuning from %s", cfg.init_from)
     else:
@@ -141,11 +166,10 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     samples = load_folder(cfg.data_dir, split="train", modalities=set(cfg.modalities), limit=cfg.limit_images)
-    ctc = [
-        sample
-        for seq in cfg.ctc_sequences
-        for sample in load_ctc_frames(seq, ctc_frame_range(seq, cfg.ctc_frames), cfg.ctc_scale)
-    ]
+    ctc = [sample for seq in cfg.ctc_sequences for sample in ctc_samples(seq, cfg)]
+    if cfg.diameter_px:
+        samples = [normalize_size(s, cfg.diameter_px) for s in samples]
+        ctc = [normalize_size(s, cfg.diameter_px) for s in ctc]
     log.info("training on %d images and %d CTC frames", len(samples), len(ctc))
     model, initial_epoch = build_or_resume(cfg, out)
     log.info("model has %d parameters", model.count_params())

@@ -1,0 +1,181 @@
+"""Object size for a job: estimate the nuclei's diameter with the model itself, and the scale that follows.
+
+The network only segments well near the nuclear size it was trained at (the card's ``diameter_px``).
+:func:`estimate_diameter` tries the model on one window of the image at a ladder of candidate
+diameters and keeps the candidate under which the model finds nuclei closest to its own trained size:
+at a candidate far too small, nuclei look huge and come out in pieces; far too large, they shrink
+below what the model can see. The median diameter of what it finds there, mapped back to the image,
+is the estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cellkiosk.core.errors import BadInputError
+from cellkiosk.imaging.normalize import normalize_percentile
+from cellkiosk.imaging.object_size import median_diameter
+from cellkiosk.imaging.resize import resize_frame
+from cellkiosk.imaging.tiling import pad_to_multiple
+from cellkiosk.inference.model_card import ModelCard
+from cellkiosk.inference.predictor import Predictor
+from cellkiosk.inference.segment import labels_from_heads
+from cellkiosk.postprocess.deep_watershed import WatershedParams
+
+# Candidate nuclear diameters (px of the image), a geometric ladder (x1.5) over what microscopes give.
+CANDIDATES_PX: tuple[float, ...] = tuple(round(6 * 1.5**i, 1) for i in range(10))  # 6 .. 230 px
+WINDOW_PX = 256  # side of the window the model sees at each candidate (in network pixels)
+MIN_OBJECTS = 3
+# A scale this close to 1 is not worth resampling for: the model was trained with scale jitter.
+SCALE_TOLERANCE = 1.2
+MIN_SCALE, MAX_SCALE = 0.05, 4.0  # a 20x smaller image, or 4x larger (16x the pixels) at most
+
+
+@dataclass
+class SizeEstimate:
+    """A diameter estimate and how it was reached (written to job.json)."""
+
+    diameter_px: float | None  # None: no candidate found enough objects
+    candidates: list[dict[str, float]] = field(default_factory=list)  # candidate, objects, measured diameter
+
+
+def best_window(image: np.ndarray, side: int) -> tuple[slice, slice]:
+    """The ``side`` x ``side`` window (clipped to the image) with the brightest mean among a 3x3 grid of places."""
+    height, width = image.shape[:2]
+    h, w = min(side, height), min(side, width)
+    best, best_mean = (slice(0, h), slice(0, w)), -math.inf
+    for y in np.linspace(0, height - h, 3).astype(int):
+        for x in np.linspace(0, width - w, 3).astype(int):
+            window = (slice(int(y), int(y) + h), slice(int(x), int(x) + w))
+            mean = float(image[window].mean())
+            if mean > best_mean:
+                best, best_mean = window, mean
+    return best
+
+
+def measure_at(x: np.ndarray, candidate_px: float, card: ModelCard, predictor: Predictor,
+               params: WatershedParams) -> dict[str, float]:  # fmt: skip
+    """Segment one window of the normalized image as if its nuclei were ``candidate_px`` across.
+
+    Returns the candidate, the objects found and their median diameter mapped back to image pixels.
+    """
+    target = card.inputs.diameter_px
+    assert target is not None
+    scale = target / candidate_px
+    window = x[best_window(x[..., 0], int(math.ceil(WINDOW_PX / scale)))]
+    small = resize_frame(window, scale)
+    batch = pad_to_multiple(small, card.inputs.multiple_of)[None].astype(np.float32, copy=False)
+    heads = predictor.predict(card, batch)[0, : small.shape[0], : small.shape[1]]
+    labels = labels_from_heads(heads, card, params)
+    objects = int(len(np.unique(labels))) - 1
+    measured = median_diameter(labels) / scale if objects else float("nan")
+    return {"candidate_px": round(candidate_px, 1), "objects": objects, "measured_px": round(measured, 1)}
+
+
+def estimate_diameter(
+    image: np.ndarray, card: ModelCard, predictor: Predictor, params: WatershedParams
+) -> SizeEstimate:
+    """Estimate the median nuclear diameter (px) of a raw (Y, X, C) image with the model of ``card``.
+
+    Every candidate of :data:`CANDIDATES_PX` that leaves the image a few nuclei wide is tried on a
+    :data:`WINDOW_PX` window; among the candidates that find at least half as many objects as the
+    best one (a few objects at a tiny candidate are texture inside one nucleus), the one whose
+    measured diameter is closest to the candidate itself wins, and one more pass at that measured
+    diameter refines it. About 0.7 megapixel of network input in all, whatever the image's size.
+    """
+    target = card.inputs.diameter_px
+    if target is None:
+        raise ValueError(f"model card {card.name} has no diameter_px: it cannot estimate object size")
+    norm = card.inputs.normalization
+    x = normalize_percentile(image, norm.low, norm.high)
+    usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) * target / c >= 4 * target]
+    tried = [measure_at(x, c, card, predictor, params) for c in usable]
+    most = max((t["objects"] for t in tried), default=0)
+    found = [t for t in tried if t["objects"] >= max(MIN_OBJECTS, most / 2)]
+    if not found:
+        return SizeEstimate(None, tried)
+    best = min(found, key=lambda t: abs(math.log(t["measured_px"] / t["candidate_px"])))
+    refined = measure_at(x, best["measured_px"], card, predictor, params)
+    tried.append(refined)
+    diameter = refined["measured_px"] if refined["objects"] >= MIN_OBJECTS else best["measured_px"]
+    return SizeEstimate(round(float(diameter), 1), tried)
+
+
+def scale_for(diameter_px: float | None, card: ModelCard) -> float:
+    """Resize factor bringing nuclei of ``diameter_px`` to the card's trained size.
+
+    1 when the diameter is unknown or within :data:`SCALE_TOLERANCE` of the trained size; otherwise
+    clipped to [:data:`MIN_SCALE`, :data:`MAX_SCALE`].
+    """
+    target = card.inputs.diameter_px
+    if diameter_px is None or target is None or diameter_px <= 0:
+        return 1.0
+    scale = target / diameter_px
+    if 1 / SCALE_TOLERANCE <= scale <= SCALE_TOLERANCE:
+        return 1.0
+    return float(min(max(scale, MIN_SCALE), MAX_SCALE))
+
+
+@dataclass
+class SizeChoice:
+    """The object size a job segments at and why (``job.json``'s ``size``)."""
+
+    scale: float  # images are resized by this for the network, labels mapped back
+    diameter_px: float | None  # the nuclei's median diameter in image pixels, as given, derived or estimated
+    basis: str  # "params.diameter", "params.scale", "pixel size", "estimated", or why none applies
+    model_diameter_px: float | None = None  # what the model was trained at (its card)
+    estimate: SizeEstimate | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """A plain dict for job.json."""
+        out: dict[str, object] = {
+            "scale": round(self.scale, 4), "diameter_px": self.diameter_px, "basis": self.basis,
+            "model_diameter_px": self.model_diameter_px,
+        }  # fmt: skip
+        if self.estimate is not None:
+            out["estimate_candidates"] = self.estimate.candidates
+        return out
+
+
+def choose_size(
+    images: list[np.ndarray],
+    card: ModelCard,
+    predictor: Predictor,
+    params: WatershedParams,
+    diameter: float | str | None,
+    pixel_size_um: float | None = None,
+) -> SizeChoice:
+    """Decide the scale of a job from ``params.diameter`` (a number, or ``"auto"``).
+
+    ``"auto"`` uses the image's pixel size when both it and the card's are known (nuclei then come
+    out at the trained size if the sample is like the training data), else estimates the diameter
+    on ``images`` (one frame, or a few of a movie: the median of their estimates sets one scale).
+    """
+    target = card.inputs.diameter_px
+    if target is None:
+        return SizeChoice(1.0, None, f"model {card.name} has no trained diameter: images are not resized")
+    if isinstance(diameter, int | float):
+        return SizeChoice(scale_for(float(diameter), card), float(diameter), "params.diameter", target)
+    if pixel_size_um and card.inputs.pixel_size_um:
+        derived = round(target * card.inputs.pixel_size_um / pixel_size_um, 1)
+        return SizeChoice(scale_for(derived, card), derived, "pixel size", target)
+    estimates = [estimate_diameter(image, card, predictor, params) for image in images]
+    found = [e.diameter_px for e in estimates if e.diameter_px is not None]
+    if not found:
+        return SizeChoice(1.0, None, "estimate failed (too few nuclei found): not resized", target, estimates[0])
+    estimated = round(float(np.median(found)), 1)
+    return SizeChoice(scale_for(estimated, card), estimated, "estimated", target, estimates[0])
+
+
+def check_scaled_size(shape: tuple[int, ...], scale: float, max_pixels: int, name: str) -> None:
+    """Refuse a job whose resized image would exceed the server's pixel limit (BadInputError, in words)."""
+    pages, height, width = shape[0], shape[1], shape[2]
+    scaled = pages * math.ceil(height * scale) * math.ceil(width * scale) * (shape[3] if len(shape) > 3 else 1)
+    if scale > 1 and scaled > max_pixels:
+        raise BadInputError(
+            f"{name}: resizing by {scale:.2f} so the nuclei reach the model's size would make {scaled:,} values, "
+            f"above this server's limit of {max_pixels:,}; give params.diameter larger, or crop the image"
+        )
