@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-from scipy import ndimage as ndi
+
+from cellkiosk.measure.regions import measure_regions
 
 CELL_COLUMNS_BASE: tuple[str, ...] = (
     "image",
@@ -32,34 +33,13 @@ def cell_columns(channels: int) -> list[str]:
     return [*CELL_COLUMNS_BASE, *per_channel]
 
 
-def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Relabel to 1..n (0 stays background); return the original ids and the relabelled image."""
-    flat = labels.ravel()
-    if flat.size and flat.max() <= max(flat.size, 65_535):
-        # Dense enough for a lookup table: O(pixels), no sort.
-        present = np.flatnonzero(np.bincount(flat))
-        ids = present[present > 0]
-        lut = np.zeros(int(flat.max()) + 1, dtype=np.intp)
-        lut[ids] = np.arange(1, ids.size + 1)
-        return ids, lut[labels]
-    ids, inverse = np.unique(flat, return_inverse=True)
-    if ids.size and ids[0] == 0:
-        return ids[1:], inverse.reshape(labels.shape)
-    return ids, (inverse + 1).reshape(labels.shape)
-
-
-def _checked(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate shapes and dtypes; return int64 labels and a (Y, X, C) image."""
+def _checked(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """The image as (Y, X, C); ValueError unless labels are (Y, X) and the image fits them."""
     if image.ndim == 2:
         image = image[..., np.newaxis]
     if labels.ndim != 2 or image.ndim != 3 or image.shape[:2] != labels.shape:
         raise ValueError(f"labels {labels.shape} and image {image.shape} must be (Y, X) and (Y, X, C)")
-    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
-        raise ValueError(f"labels must be integers, got {labels.dtype}")
-    labels = labels.astype(np.int64, copy=False)
-    if labels.size and labels.min() < 0:
-        raise ValueError("labels must be >= 0")
-    return labels, image
+    return image
 
 
 def measure_cells(labels: np.ndarray, image: np.ndarray, image_name: str, frame: int = 0) -> list[dict[str, object]]:
@@ -83,30 +63,23 @@ def measure_cells(labels: np.ndarray, image: np.ndarray, image_name: str, frame:
         Centroids and intensities are rounded to 3 decimals; the bounding box is half-open
         (``bbox_max_*`` is one past the last row/column, as in scikit-image).
     """
-    labels, image = _checked(labels, image)
-    ids, compact = _compact_labels(labels)
-    n = ids.size
-    index = compact.ravel()
-    area = np.bincount(index, minlength=n + 1)[1:]
-    safe_area = np.maximum(area, 1).astype(np.float64)
-    size_y, size_x = labels.shape
-    row_of = np.repeat(np.arange(size_y, dtype=np.float64), size_x)
-    col_of = np.tile(np.arange(size_x, dtype=np.float64), size_y)
+    image = _checked(labels, image)
+    found = measure_regions(labels, image)
+    n = len(found)
     columns: dict[str, list[object]] = {
         "image": [image_name] * n,
         "frame": [int(frame)] * n,
-        "label": ids.tolist(),
-        "centroid_y": _rounded(np.bincount(index, weights=row_of, minlength=n + 1)[1:] / safe_area),
-        "centroid_x": _rounded(np.bincount(index, weights=col_of, minlength=n + 1)[1:] / safe_area),
-        "area_px": area.tolist(),
+        "label": found.labels.tolist(),
+        "centroid_y": _rounded(found.centroids[:, 0]),
+        "centroid_x": _rounded(found.centroids[:, 1]),
+        "area_px": found.areas.tolist(),
     }
-    boxes = np.array([[b.start for b in box] + [b.stop for b in box] for box in ndi.find_objects(compact, n)])
     for j, name in enumerate(("bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x")):
-        columns[name] = boxes[:, j].tolist() if n else []
+        columns[name] = found.bboxes[:, j].tolist()
+    means = found.intensity_means
     for c in range(image.shape[2]):
-        total = np.bincount(index, weights=np.ravel(image[..., c]), minlength=n + 1)[1:]
-        columns[f"mean_intensity_c{c}"] = _rounded(total / safe_area)
-        columns[f"integrated_intensity_c{c}"] = _rounded(total)
+        columns[f"mean_intensity_c{c}"] = _rounded(means[:, c])
+        columns[f"integrated_intensity_c{c}"] = _rounded(found.intensity_sums[:, c])
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
