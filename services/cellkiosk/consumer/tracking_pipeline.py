@@ -27,65 +27,20 @@ from cellkiosk.consumer.context import JobContext
 from cellkiosk.consumer.tracking_input import copy_label_movie, open_movie_file
 from cellkiosk.core.jobs import Stage, result_prefix
 from cellkiosk.core.params import TrackingJobParams, validate_params
-from cellkiosk.imaging.channels import drop_alpha, select_channels
+from cellkiosk.imaging.channels import drop_alpha
 from cellkiosk.imaging.movie import Movie
 from cellkiosk.imaging.overlay import render_overlay
-from cellkiosk.imaging.resize import resize_frame, resize_labels
-from cellkiosk.inference.model_card import ModelCard
-from cellkiosk.inference.segment import labels_from_heads, predict_frames, watershed_params
-from cellkiosk.inference.size import SizeChoice, check_scaled_size, choose_size
+from cellkiosk.inference.size import SizeChoice
+from cellkiosk.inference.timelapse import link_movie, model_input, plan_tracking, segment_and_link
 from cellkiosk.measure.cells import cell_columns, measure_cells
-from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.tracking.lineage import Lineage, relabel_frame
-from cellkiosk.tracking.movie import track_movie, write_ctc_result
-from cellkiosk.tracking.params import TrackingParams
+from cellkiosk.tracking.movie import write_ctc_result
 
 if TYPE_CHECKING:  # pipelines.py imports this module to register it
     from cellkiosk.consumer.pipelines import Services
 
 PREVIEW_MAX_PX = 512
 PREVIEW_MAX_FRAMES = 100
-SIZE_FRAMES = 3  # frames of a movie the nuclear diameter is estimated on
-
-
-def segment_movie(
-    ctx: JobContext, services: Services, card: ModelCard, data: Movie, params: TrackingJobParams, scale: float,
-    out: np.ndarray, ws: WatershedParams,
-) -> None:  # fmt: skip
-    """Write the labels of every frame into ``out`` (T, Y, X), frames read one at a time and batched through
-    the predictor (``predict_batch_size`` frames' float heads at a time); progress and a cancel point per
-    frame (5 % to 75 %); ``ws`` is the post-processing."""
-    tile_px = params.tile_px or card.inputs.tile_px
-    n = len(data)
-
-    def scaled() -> Iterator[np.ndarray]:
-        for t, frame in enumerate(data.frames()):
-            ctx.stage(Stage.PREDICT, 5 + 70 * t / n)
-            yield resize_frame(frame, scale)
-
-    heads_of_frames = predict_frames(
-        scaled(), card, services.predictor, tile_px, card.inputs.tile_overlap_px,
-        ctx.settings.predict_batch_size, params.flip_tta,
-    )  # fmt: skip
-    for t, heads in enumerate(heads_of_frames):
-        ctx.stage(Stage.POSTPROCESS, 5 + 70 * (t + 0.8) / n)
-        out[t] = resize_labels(labels_from_heads(heads, card, ws), data.shape[1:3])
-
-
-def movie_size(
-    ctx: JobContext, services: Services, card: ModelCard, seg_card: ModelCard, data: Movie, params: TrackingJobParams,
-    ws: WatershedParams,
-) -> SizeChoice:  # fmt: skip
-    """One scale for the whole movie: ``params.scale``, a tracking card's fixed ``segmentation.scale``, or
-    ``params.diameter`` (``"auto"``: the median estimate of :data:`SIZE_FRAMES` frames spread over the movie)."""
-    ctx.stage(Stage.SIZE, 5)
-    if params.scale:
-        return SizeChoice(float(params.scale), None, "params.scale", seg_card.inputs.diameter_px)
-    if "scale" in card.segmentation and params.diameter == "auto":
-        fixed = float(card.segmentation["scale"])
-        return SizeChoice(fixed, None, f"model {card.name}:{card.version}'s fixed scale", seg_card.inputs.diameter_px)
-    picks = sorted({int(t) for t in np.linspace(0, len(data) - 1, min(SIZE_FRAMES, len(data))).round()})
-    return choose_size([data.frame(t) for t in picks], seg_card, services.predictor, ws, params.diameter)
 
 
 def preview_frame(image: np.ndarray, page: np.ndarray, rows: list[dict[str, Any]], stride: int) -> Image.Image:
@@ -181,34 +136,32 @@ def track_job_movie(ctx: JobContext, services: Services, movie: Movie, tmp: Path
     job = ctx.job
     params = validate_params(job.type, job.params)
     assert isinstance(params, TrackingJobParams) and job.input is not None
-    card = services.models.get(job.model, job.type)
-    seg_card = services.models.get(card.segmentation_model or "nuclear", "segmentation")
-    tparams = TrackingParams.model_validate({**card.tracking, **params.tracking.model_dump(exclude_none=True)})
-    # post-processing: the segmentation card's, then the tracking card's per-frame defaults, then the job's
-    ws = watershed_params(seg_card, {**card.watershed_defaults, **params.watershed_overrides()})
+    plan = plan_tracking(services.models, job.model, params)
     name = job.input_name or Path(job.input).name
-    data = movie.mapped(lambda f: select_channels(f, seg_card.n_channels, params.channels, seg_card.name,
-                                                  movie.source_axes))  # fmt: skip
-    size = None if params.labels else movie_size(ctx, services, card, seg_card, data, params, ws)
-    scale = 1.0 if size is None else size.scale
-    check_scaled_size((1, *data.shape[1:]), scale, ctx.settings.max_image_pixels, name)
+    data = model_input(plan, movie, params.channels)
     raw = movie.mapped(lambda f: drop_alpha(f, movie.source_axes))
     # uint32 whatever the frames hold: a later frame may need it, and the file is on disk, not in RAM
     labels = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint32, shape=movie.shape[:3])
+    size: SizeChoice | None = None
     if params.labels:
         copy_label_movie(ctx, params.labels, tmp, labels)
+        ctx.stage(Stage.TRACK, 76)
+        lineage = link_movie(plan, labels, data)
     else:
-        segment_movie(ctx, services, seg_card, data, params, scale, labels, ws)
-    ctx.stage(Stage.TRACK, 76)
-    lineage = track_movie(iter(labels), (f[..., 0] for f in data.frames()), tparams)
+        size, lineage = segment_and_link(
+            plan, data, params, services.predictor, labels, ctx.settings.predict_batch_size,
+            ctx.settings.max_image_pixels, name, ctx.stage,
+        )  # fmt: skip
     ctx.stage(Stage.MEASURE, 85)
+    card, tparams = plan.card, plan.tracking
     info = {
         "job_id": job.id, "type": job.type, "input": name, "input_sha256": file_sha256(tmp / "input"),
         "movie_shape_tyxc": list(movie.shape), "source_axes": movie.source_axes, "notes": movie.notes,
         "model": {"name": card.name, "version": card.version}, "predictor": services.predictor_name,
-        "segmented_by": "params.labels" if params.labels else f"{seg_card.name}:{seg_card.version}", "scale": scale,
-        "size": None if size is None else size.to_json(), "params": job.params, "tracking": tparams.model_dump(), "frames": len(labels),
-        "postprocess": None if params.labels else asdict(ws),
+        "segmented_by": "params.labels" if params.labels else plan.segmented_by,
+        "scale": 1.0 if size is None else size.scale, "size": None if size is None else size.to_json(),
+        "params": job.params, "tracking": tparams.model_dump(), "frames": len(labels),
+        "postprocess": None if params.labels else asdict(plan.postprocess),
         "tracks": len(lineage.tracks), "divisions": sum(t.division_frame is not None for t in lineage.tracks),
         "cellkiosk_version": cellkiosk.__version__, "created_at": job.created_at,
         "timings_s": ctx.snapshot_timings(),
