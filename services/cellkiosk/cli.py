@@ -7,11 +7,8 @@ import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # imported lazily: `cellkiosk --help` loads nothing heavy
-    from cellkiosk.tracking.params import TrackingParams
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -84,70 +81,61 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def segment_and_track(
     seq_dir: Path,
-    model_dir: Path,
     out_dir: Path,
-    params: TrackingParams,
-    scale: float,
-    threads: int,
-    tolerance: int,
-    seg_overrides: dict[str, object] | None = None,
+    model: str | None = None,
+    job_params: dict[str, object] | None = None,
+    models_dir: Path | None = None,
     frames: range | None = None,
+    tolerance: int = 0,
+    threads: int = 1,
 ) -> dict[str, object]:
-    """Segment every raw frame of a CTC sequence with a model, track, write the CTC result, validate, score.
+    """Run a CTC sequence (or the stretch ``frames`` of it) through a tracking job's own segmentation and
+    linking, write the CTC result, validate and score it.
 
-    The same steps as a tracking job (frames resized by ``scale`` for the network, labels mapped back);
-    the ground truth is ``<seq_dir>_GT`` beside the sequence. ``frames`` scores only that stretch of the
-    movie (e.g. the frames a fine-tuned model never saw), against the ground truth cut to it.
+    ``model`` (a tracking model, ``name`` or ``name:version`` in the model store; None: what a job naming
+    none runs) and ``job_params`` (a tracking job's params) are resolved as for a job
+    (``inference.timelapse.plan_tracking``), and the frames go through ``segment_and_link`` with the
+    consumer's settings (``CELLKIOSK_PREDICT_BATCH_SIZE``, ``CELLKIOSK_MAX_IMAGE_PIXELS``, the model store
+    ``CELLKIOSK_MODELS_DIR`` unless ``models_dir``). The ground truth is ``<seq_dir>_GT``, cut to ``frames``.
     """
-    import dataclasses
     import tempfile
     import time
 
     import numpy as np
-    import tifffile
 
-    from cellkiosk.consumer.archive import label_dtype
-    from cellkiosk.evaluation.tracking import cut_ground_truth, score_tracking
-    from cellkiosk.imaging.resize import resize_frame, resize_labels
-    from cellkiosk.inference.model_card import ModelCard
+    from cellkiosk.core.jobs import Stage
+    from cellkiosk.core.params import TrackingJobParams
+    from cellkiosk.core.settings import ConsumerSettings
+    from cellkiosk.evaluation.tracking import ctc_movie, score_ctc_result
     from cellkiosk.inference.predictor import LocalPredictor
-    from cellkiosk.inference.segment import labels_from_heads, predict_frames, watershed_params
-    from cellkiosk.tracking.ctc_io import validate_ctc
-    from cellkiosk.tracking.movie import track_movie, write_ctc_result
+    from cellkiosk.inference.store import ModelStore
+    from cellkiosk.inference.timelapse import model_input, plan_tracking, segment_and_link
+    from cellkiosk.tracking.movie import write_ctc_result
 
-    card, predictor = ModelCard.read(model_dir), LocalPredictor()
-    ws, raws = watershed_params(card, seg_overrides or {}), sorted(seq_dir.glob("t*.tif"))
-    whole_movie = len(raws)
-    frames = frames or range(whole_movie)
-    raws = raws[frames.start : frames.stop]
-    if not raws:
-        raise ValueError(f"{seq_dir}: no frames in {frames.start}:{frames.stop}")
-    frames = range(frames.start, frames.start + len(raws))
-    with tifffile.TiffFile(raws[0]) as tif:  # the frame size, from the header
-        height, width = tif.pages[0].shape[:2]
-    start, labels = time.perf_counter(), []
-    images = (resize_frame(np.asarray(tifffile.imread(p))[..., None], scale) for p in raws)
-    for heads in predict_frames(images, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4):
-        frame = resize_labels(labels_from_heads(heads, card, ws), (height, width))
-        labels.append(frame.astype(label_dtype(frame)))
-    segment_s, start = time.perf_counter() - start, time.perf_counter()
-    lineage = track_movie(labels, (tifffile.imread(p) for p in raws), params)
-    track_s = time.perf_counter() - start
-    write_ctc_result(out_dir, lineage, labels, np.asarray)
-    problems = validate_ctc(out_dir)
-    gt_root = seq_dir.parent / f"{seq_dir.name}_GT"
-    with tempfile.TemporaryDirectory() as tmp:
-        if len(frames) != whole_movie:
-            gt_root = cut_ground_truth(gt_root, frames, Path(tmp) / "GT")
-        scores = score_tracking(out_dir, gt_root, tolerance, threads) if not problems else None
+    settings = ConsumerSettings()
+    params = TrackingJobParams.model_validate(job_params or {})
+    plan = plan_tracking(ModelStore(models_dir or settings.models_dir), model, params)
+    movie, frames = ctc_movie(seq_dir, frames)
+    entered: dict[Stage, float] = {}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:  # the labels on disk, as in a job
+        labels = np.lib.format.open_memmap(Path(tmp) / "labels.npy", "w+", np.uint32, movie.shape[:3])
+        size, lineage = segment_and_link(
+            plan, model_input(plan, movie, params.channels), params, LocalPredictor(), labels,
+            settings.predict_batch_size, settings.max_image_pixels, seq_dir.name,
+            lambda stage, _: entered.setdefault(stage, time.perf_counter()),
+        )  # fmt: skip
+        done = time.perf_counter()
+        write_ctc_result(out_dir, lineage, list(labels), np.asarray)  # views of the memmap
+    problems, scores = score_ctc_result(out_dir, seq_dir, frames, tolerance, threads)
     return {
-        "sequence": str(seq_dir), "model": f"{card.name}:{card.version}", "scale": scale, "frames": len(raws),
-        "frame_range": [frames.start, frames.stop],
+        "sequence": str(seq_dir), "model": f"{plan.card.name}:{plan.card.version}", "segmented_by": plan.segmented_by,
+        "scale": size.scale, "size": size.to_json(), "frames": len(frames), "frame_range": [frames.start, frames.stop],
         "objects": int(lineage.links.labels.size), "tracks": len(lineage.tracks),
         "divisions": sum(1 for t in lineage.tracks if t.division_frame is not None),
-        "segment_s": round(segment_s, 2), "track_s": round(track_s, 3), "problems": problems,
-        "scores": scores.to_json() if scores else None, "params": params.model_dump(),
-        "postprocess": dataclasses.asdict(ws),
+        "segment_s": round(entered[Stage.TRACK] - start, 2), "track_s": round(done - entered[Stage.TRACK], 3),
+        "problems": problems, "scores": scores.to_json() if scores else None, "params": plan.tracking.model_dump(),
+        "postprocess": asdict(plan.postprocess), "job_params": params.model_dump(exclude_defaults=True),
     }  # fmt: skip
 
 
@@ -165,36 +153,69 @@ def frame_range(text: str) -> range:
     return frames
 
 
+def diameter_value(text: str) -> str | float:
+    """``auto`` or a diameter in px, as ``params.diameter``; argparse type."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a diameter in px, got {text!r}") from None
+
+
+def tracking_job_params(args: argparse.Namespace) -> dict[str, object]:
+    """The params of a tracking job equal to evaluate-tracking's options; ValueError naming a bad one."""
+    from cellkiosk.core.params import TrackingJobParams
+    from cellkiosk.postprocess.deep_watershed import WatershedParams
+    from cellkiosk.tracking.params import TrackingParams
+
+    tracker = json.loads(args.params) if args.params else {}
+    TrackingParams.model_validate(tracker)
+    post = json.loads(args.seg_params) if args.seg_params else {}
+    unknown = set(post) - set(WatershedParams.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown post-processing parameters {sorted(unknown)}")
+    params: dict[str, object] = {**post, "tracking": tracker}
+    if args.scale is not None:
+        params["scale"] = args.scale
+    if args.diameter != "auto":
+        params["diameter"] = args.diameter
+    TrackingJobParams.model_validate(params)  # the bounds a job's params are checked against
+    return params
+
+
 def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
     """Score a CTC tracking result, or track a sequence (GT markers or segmented frames) and score that; prints JSON."""
+    from cellkiosk.core.errors import BadInputError
     from cellkiosk.evaluation.tracking import link_ground_truth, score_tracking
-    from cellkiosk.postprocess.deep_watershed import WatershedParams
     from cellkiosk.tracking.params import TrackingParams
 
     modes = [bool(args.res or args.gt), bool(args.link_gt), bool(args.segment)]
     if sum(modes) != 1 or ((args.link_gt or args.segment) and not args.out):
         print(
             "evaluate-tracking: give either --res DIR --gt DIR, --link-gt SEQ_DIR --out DIR, "
-            "or --segment SEQ_DIR [--model DIR] --out DIR",
+            "or --segment SEQ_DIR [--model NAME[:VERSION]] --out DIR",
             file=sys.stderr,
         )
         return 2
     if args.link_gt or args.segment:
         try:
-            params = TrackingParams.model_validate(json.loads(args.params) if args.params else {})
-            seg_overrides = json.loads(args.seg_params) if args.seg_params else {}
-            unknown = set(seg_overrides) - set(WatershedParams.__dataclass_fields__)
-            if unknown:
-                raise ValueError(f"unknown post-processing parameters {sorted(unknown)}")
+            job_params = tracking_job_params(args)
         except ValueError as error:  # bad JSON or a bad/unknown parameter (pydantic's error is a ValueError)
-            print(f"evaluate-tracking: --params/--seg-params: {error}", file=sys.stderr)
+            print(f"evaluate-tracking: --params/--seg-params/--scale/--diameter: {error}", file=sys.stderr)
             return 2
         if args.segment:
-            report = segment_and_track(
-                Path(args.segment), Path(args.model), Path(args.out), params, args.scale, args.threads,
-                args.division_tolerance, seg_overrides, args.frames,
-            )  # fmt: skip
+            models_dir = Path(args.models_dir) if args.models_dir else None
+            try:
+                report = segment_and_track(
+                    Path(args.segment), Path(args.out), args.model, job_params, models_dir, args.frames,
+                    args.division_tolerance, args.threads,
+                )  # fmt: skip
+            except BadInputError as error:  # an unknown model, a frame too large once resized
+                print(f"evaluate-tracking: {error}", file=sys.stderr)
+                return 2
         else:
+            params = TrackingParams.model_validate(job_params["tracking"])
             report = link_ground_truth(args.link_gt, args.out, params, args.threads, args.division_tolerance)
         valid = not report["problems"]
     else:
@@ -344,14 +365,26 @@ def parser() -> argparse.ArgumentParser:
     et.add_argument("--res", help="CTC result folder (res_track.txt, maskTTT.tif)")
     et.add_argument("--gt", help="CTC ground-truth folder, e.g. .../01_GT")
     et.add_argument("--link-gt", metavar="SEQ_DIR", help="track a sequence's GT markers, e.g. .../SIM+/01")
-    et.add_argument("--segment", metavar="SEQ_DIR", help="segment a sequence's raw frames with --model, then track")
+    et.add_argument(
+        "--segment",
+        metavar="SEQ_DIR",
+        help="run a sequence's raw frames through a tracking job's segmentation and linking, then score",
+    )
     et.add_argument(
         "--model",
-        default="models/nuclear-timelapse/1",
-        help="with --segment: model directory (default: what tracking:2 runs)",
+        metavar="NAME[:VERSION]",
+        help="with --segment: tracking model in the model store (default: what a job naming none runs)",
     )
-    et.add_argument("--scale", type=float, default=1.0, help="with --segment: resize frames by this for the network")
-    et.add_argument("--seg-params", help="with --segment: post-processing overrides as JSON (as for evaluate)")
+    et.add_argument("--models-dir", help="with --segment: the model store (default: CELLKIOSK_MODELS_DIR or models)")
+    et.add_argument("--scale", type=float, help="with --segment: params.scale (default: the job's size choice)")
+    et.add_argument(
+        "--diameter", type=diameter_value, default="auto", help="with --segment: params.diameter, auto (default) or px"
+    )
+    et.add_argument(
+        "--seg-params",
+        help="with --segment: the job's post-processing params as JSON, e.g. '{\"seed_threshold\": 0.5}' "
+        "(null: the default)",
+    )
     et.add_argument(
         "--frames",
         type=frame_range,

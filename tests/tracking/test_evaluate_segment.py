@@ -1,4 +1,4 @@
-"""`cellkiosk evaluate-tracking --segment`: raw frames of a CTC clip → shipped nuclear model → tracker → scores.
+"""`cellkiosk evaluate-tracking --segment`: raw frames of a CTC clip, a tracking model segments and tracks, scores.
 
 Four frames of Fluo-N2DH-SIM+ 01, read in place from ../shared/data/ctc (symlinks in tmp, never copied).
 """
@@ -26,11 +26,13 @@ def short_clip(tmp_path: Path) -> Path:
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
 def test_segment_track_and_score_a_short_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seq, out = short_clip(tmp_path), tmp_path / "res"
-    argv = ["evaluate-tracking", "--segment", str(seq), "--model", str(MODELS_DIR / "nuclear" / "1")]
+    argv = ["evaluate-tracking", "--segment", str(seq), "--models-dir", str(MODELS_DIR), "--model", "tracking:1"]
     assert cli.main([*argv, "--scale", "0.4", "--out", str(out)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["problems"] == [] and report["frames"] == FRAMES and report["model"].startswith("nuclear:")
-    assert report["scale"] == 0.4 and report["objects"] > 0
+    assert report["problems"] == [] and report["frames"] == FRAMES and report["model"] == "tracking:1"
+    assert report["segmented_by"] == "nuclear:1"  # the model tracking:1 segments with, and its post-processing:
+    assert report["postprocess"]["split_threshold"] is not None and report["job_params"] == {"scale": 0.4}
+    assert report["scale"] == 0.4 and report["size"]["basis"] == "params.scale" and report["objects"] > 0
     assert 0.5 <= report["scores"]["tra"] <= 1.0  # a sanity floor; the accuracy floor is in test_tracking_flow
     assert (out / "res_track.txt").is_file() and len(list(out.glob("mask*.tif"))) == FRAMES
 
@@ -38,7 +40,8 @@ def test_segment_track_and_score_a_short_clip(tmp_path: Path, capsys: pytest.Cap
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
 def test_frames_scores_only_a_stretch_against_the_cut_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seq, out = ctc_clip(tmp_path, 6, SEQUENCE), tmp_path / "res"
-    argv = ["evaluate-tracking", "--segment", str(seq), "--model", str(MODELS_DIR / "nuclear" / "1"), "--scale", "0.4"]
+    argv = ["evaluate-tracking", "--segment", str(seq), "--models-dir", str(MODELS_DIR), "--model", "tracking:1"]
+    argv += ["--scale", "0.4"]
     assert cli.main([*argv, "--frames", "3:", "--out", str(out)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["frames"] == 3 and report["frame_range"] == [3, 6] and report["problems"] == []
@@ -59,6 +62,9 @@ def test_bad_frame_ranges_are_refused(frames: str, capsys: pytest.CaptureFixture
         ["--segment", "x", "--link-gt", "y", "--out", "z"],  # two modes
         ["--segment", "x", "--out", "z", "--params", '{"max_dist": 3}'],  # unknown tracker parameter
         ["--segment", "x", "--out", "z", "--seg-params", '{"seed_treshold": 0.3}'],  # unknown post-processing
+        ["--segment", "x", "--out", "z", "--seg-params", '{"seed_threshold": 3}'],  # out of a job's bounds
+        ["--segment", "x", "--out", "z", "--scale", "9"],  # params.scale is at most 4
+        ["--segment", "x", "--out", "z", "--models-dir", str(MODELS_DIR), "--model", "models/nuclear/1"],  # not a name
     ],
 )
 def test_bad_segment_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import tifffile
 
+from cellkiosk.imaging.movie import Movie
 from cellkiosk.tracking.ctc_io import find_masks, read_track_file, validate_ctc
 from cellkiosk.tracking.movie import track_movie, write_ctc_result
 from cellkiosk.tracking.params import TrackingParams
@@ -147,6 +150,48 @@ def cut_ground_truth(gt_dir: str | Path, frames: range, out_dir: str | Path) -> 
     return Path(out_dir)
 
 
+def ctc_movie(seq_dir: str | Path, frames: range | None = None) -> tuple[Movie, range]:
+    """The raw frames ``tTTT.tif`` of a CTC sequence (or the stretch ``frames`` of them) as a lazy movie.
+
+    Returns the (T, Y, X, 1) movie, read one file per frame as a tracking job reads its movie, and the
+    frames it holds (``frames`` clipped to the sequence). ValueError when no frame is left.
+    """
+    seq_dir = Path(seq_dir)
+    raws = sorted(seq_dir.glob("t*.tif"))
+    frames = frames or range(len(raws))
+    raws = raws[frames.start : frames.stop]
+    if not raws:
+        raise ValueError(f"{seq_dir}: no frames in {frames.start}:{frames.stop}")
+    with tifffile.TiffFile(raws[0]) as tif:  # the frame size and type, from the header
+        height, width = tif.pages[0].shape[:2]
+        dtype = np.dtype(tif.pages[0].dtype)
+
+    def read(t: int) -> np.ndarray:
+        return np.asarray(tifffile.imread(raws[t]))[..., np.newaxis]
+
+    return Movie((len(raws), height, width, 1), dtype, "TYX", read), range(frames.start, frames.start + len(raws))
+
+
+def score_ctc_result(
+    res_dir: str | Path, seq_dir: str | Path, frames: range | None = None, division_tolerance_frames: int = 0,
+    threads: int = 1,
+) -> tuple[list[str], TrackingScores | None]:  # fmt: skip
+    """Validate a CTC result of a sequence (or of the stretch ``frames`` of it) and score it when valid.
+
+    The ground truth is ``<seq_dir>_GT`` beside the sequence, cut to ``frames`` (renumbered from 0) when
+    they are not the whole movie. Returns the format problems (empty when valid) and the scores.
+    """
+    seq_dir = Path(seq_dir)
+    problems = validate_ctc(res_dir)
+    if problems:
+        return problems, None
+    gt_root = seq_dir.parent / f"{seq_dir.name}_GT"
+    with tempfile.TemporaryDirectory() as tmp:
+        if frames is not None and frames != range(len(find_masks(gt_root / "TRA"))):
+            gt_root = cut_ground_truth(gt_root, frames, Path(tmp) / "GT")
+        return problems, score_tracking(res_dir, gt_root, division_tolerance_frames, threads)
+
+
 def link_ground_truth(
     seq_dir: str | Path,
     out_dir: str | Path,
@@ -188,8 +233,7 @@ def link_ground_truth(
     lineage = track_movie((tifffile.imread(p) for p in markers), images, params)
     track_s = time.perf_counter() - start
     write_ctc_result(out_dir, lineage, markers, tifffile.imread)
-    problems = validate_ctc(out_dir)
-    scores = score_tracking(out_dir, gt_root, division_tolerance_frames, threads) if not problems else None
+    problems, scores = score_ctc_result(out_dir, seq_dir, None, division_tolerance_frames, threads)
     return {
         "sequence": str(seq_dir),
         "frames": len(markers),
