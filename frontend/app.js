@@ -22,7 +22,7 @@ async function loadChoices(submitter) {
   }
 }
 
-const viewer = new Viewer(document.getElementById("viewer"));
+const viewer = new Viewer(document.getElementById("viewer"), (job) => jobs.add(job));
 const jobs = new JobList(document.getElementById("jobs"), (id, title, children) => viewer.open(id, title, children));
 const submitter = new Submitter(document.getElementById("submit"), (job) => jobs.add(job));
 enableAuthorisedDownloads(showProblem);

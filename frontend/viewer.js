@@ -1,6 +1,7 @@
 // The result viewer: image + label overlay on a canvas, zoom and pan, cells linked to their table rows.
 
 import { ApiError, el, getJSON, request } from "./api.js";
+import { describeSize } from "./size.js";
 import { CellTable, parseCsv } from "./cells.js";
 import { FrameCache } from "./frames.js";
 import { drawIds, highlightCanvas, overlayCanvas } from "./overlay.js";
@@ -24,8 +25,9 @@ function byFrame(rows) {
 }
 
 export class Viewer {
-  constructor(root) {
+  constructor(root, onJob = () => {}) {
     this.root = root;
+    this.onJob = onJob;
     this.$ = (id) => root.querySelector(`#${id}`);
     this.canvas = this.$("canvas");
     this.ctx = this.canvas.getContext("2d");
@@ -61,6 +63,10 @@ export class Viewer {
     this.$("zoom-out").addEventListener("click", () => this.zoomAt(1 / ZOOM_STEP));
     this.$("zoom-fit").addEventListener("click", () => this.fit());
     this.$("image-select").addEventListener("change", (e) => this.loadJob(e.target.value));
+    this.$("size-line").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.rerun(Number(this.$("rerun-diameter").value));
+    });
     this.$("close-viewer").addEventListener("click", () => {
       this.root.hidden = true;
       this.token++;
@@ -119,6 +125,7 @@ export class Viewer {
       slider.value = "0";
       this.$("page-control").hidden = info.pages < 2;
       this.renderDownloads(jobId, info);
+      this.renderSize(info.size);
       await this.loadPage(0, true);
     } catch (err) {
       if (token === this.token) this.status(`could not show this result: ${err.message}`, true);
@@ -137,6 +144,31 @@ export class Viewer {
         info.overlay_file ? file(info.overlay_file, "Overlay (PNG)") : null,
       ),
     );
+  }
+
+  /** The object size the job segmented at, and the diameter field to run it again with another one. */
+  renderSize(size) {
+    const line = this.$("size-line");
+    line.hidden = !size;
+    this.$("rerun-status").textContent = "";
+    if (!size) return;
+    this.$("size-info").textContent = describeSize(size);
+    this.$("rerun-diameter").value = size.diameter_px ?? "";
+  }
+
+  /** Submit the shown job again (same input, model and params) with params.diameter set. */
+  async rerun(diameter) {
+    const status = this.$("rerun-status");
+    try {
+      const job = await getJSON(`/api/jobs/${this.jobId}`);
+      const body = { type: job.type, input: job.input, model: job.model, params: { ...(job.params || {}), diameter } };
+      delete body.params.scale; // a fixed scale would override the diameter
+      const created = await getJSON("/api/jobs", { method: "POST", json: body });
+      status.textContent = `submitted as a new job (${created.id.slice(0, 8)}…)`;
+      this.onJob({ id: created.id, name: `${job.input_name || job.id} (diameter ${diameter} px)`, type: job.type });
+    } catch (err) {
+      status.textContent = `could not submit: ${err.message}`;
+    }
   }
 
   /** Move the slider to a page and show it (resolves once it is drawn, or could not be). */

@@ -71,7 +71,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.data, split=args.split, modalities=set(args.modality) if args.modality else None, limit=args.limit
     )
     overrides = json.loads(args.params) if args.params else {}
-    report = evaluate_folder(Path(args.model), samples, overrides, flip_tta=args.flip_tta)
+    diameter = args.diameter if args.diameter in ("auto", "native") else float(args.diameter)
+    report = evaluate_folder(Path(args.model), samples, overrides, args.flip_tta, diameter, args.group_by)
     text = json.dumps(report, indent=2)
     if args.out:
         Path(args.out).write_text(text)
@@ -359,6 +360,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int)
     ev.add_argument("--params", help="post-processing overrides as JSON, e.g. '{\"seed_threshold\": 0.5}'")
     ev.add_argument("--flip-tta", action="store_true")
+    ev.add_argument("--diameter", default="auto", help="as params.diameter: auto (default), px, or native (no resizing)")
+    ev.add_argument("--group-by", default="modality", choices=["modality", "cell_line"], help="report groups")
     ev.add_argument("--out", help="also write the JSON report here")
     ev.set_defaults(func=cmd_evaluate)
     et = sub.add_parser("evaluate-tracking", help="TRA, DET and division F1 of a CTC result (or of GT-marker linking)")

@@ -69,6 +69,7 @@ class JobOut(BaseModel):
     status: JobStatus
     stage: Stage | None = None
     progress: float
+    input: str | None = Field(None, description="Upload key of the input (to submit it again, e.g. with other params)")
     input_name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None

@@ -24,6 +24,7 @@ class Sample:
     labels: np.ndarray
     modality: str = "unknown"
     valid: np.ndarray | None = None  # (Y, X) bool: where the labels are complete; None = everywhere
+    cell_line: str = ""  # index.csv's cell_line, where the set has one (coelho2009)
 
 
 def read_index(root: Path) -> list[dict[str, str]]:
@@ -62,7 +63,7 @@ def load_folder(
             continue
         image = to_single_channel(read_image_file(find_image(root, row["id"]))[0])
         labels = tifffile.imread(root / "labels" / f"{row['id']}.tif").astype(np.int32)
-        samples.append(Sample(row["id"], image, labels, row.get("modality", "unknown")))
+        samples.append(Sample(row["id"], image, labels, row.get("modality", "unknown"), None, row.get("cell_line", "")))
         if limit and len(samples) >= limit:
             break
     return samples
@@ -128,7 +129,8 @@ def normalize_size(sample: Sample, diameter_px: float) -> Sample:
     image = resize_frame(sample.image, diameter_px / measured)
     shape = image.shape[:2]
     valid = None if sample.valid is None else resize_labels(sample.valid, shape)
-    return Sample(sample.name, image, resize_labels(sample.labels, shape), sample.modality, valid)
+    labels = resize_labels(sample.labels, shape)
+    return Sample(sample.name, image, labels, sample.modality, valid, sample.cell_line)
 
 
 def unannotated_mask(markers: np.ndarray, seg: np.ndarray, radius_px: int) -> np.ndarray:

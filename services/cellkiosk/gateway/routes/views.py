@@ -7,19 +7,20 @@ as an 8-bit PNG of what the overlay is drawn on; neither needs a TIFF decoder in
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import tifffile
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job
@@ -56,6 +57,9 @@ class ViewInfo(BaseModel):
     cells_file: str | None
     kind: Literal["labels", "tracks"] = "labels"
     lineage_file: str | None = None
+    size: dict[str, Any] | None = Field(
+        None, description="The object size the job segmented at (job.json's size: diameter_px, scale, basis)"
+    )
 
 
 class UploadInfo(BaseModel):
@@ -142,6 +146,17 @@ def _labels_page(storage: Storage, key: str, stem: str, page: int) -> np.ndarray
         return np.asarray(series.asarray(key=page) if count > 1 else series.asarray())
 
 
+def job_size(zf: zipfile.ZipFile, names: list[str]) -> dict[str, Any] | None:
+    """The ``size`` record of the archive's job.json (None for older results or a damaged record)."""
+    if "job.json" not in names:
+        return None
+    try:
+        size = json.loads(zf.read("job.json")).get("size")
+    except (ValueError, AttributeError):
+        return None
+    return size if isinstance(size, dict) else None
+
+
 def _page_or_404(count: int, page: int) -> None:
     if page >= count:
         raise HTTPException(404, f"page {page} does not exist: this image has {count} page(s), numbered from 0")
@@ -154,6 +169,7 @@ def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]
     out = []
     with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
         names = zf.namelist()
+        size = job_size(zf, names)
         for name in names:
             suffix = next((s for s in (LABELS_SUFFIX, TRACKED_SUFFIX) if name.endswith(s)), None)
             if "/" in name or suffix is None:
@@ -178,6 +194,7 @@ def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]
                     cells_file="cells.csv" if "cells.csv" in names else None,
                     kind="tracks" if tracks else "labels",
                     lineage_file=LINEAGE_FILE if tracks and LINEAGE_FILE in names else None,
+                    size=size,
                 )
             )
     return out

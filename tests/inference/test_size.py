@@ -1,0 +1,84 @@
+"""Object size: the model-based diameter estimate on real images, and how a job's scale is chosen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from cellkiosk.core.errors import BadInputError
+from cellkiosk.imaging.io import read_image_file
+from cellkiosk.imaging.object_size import median_diameter
+from cellkiosk.inference.model_card import ModelCard
+from cellkiosk.inference.predictor import LocalPredictor
+from cellkiosk.inference.segment import watershed_params
+from cellkiosk.inference.size import MAX_SCALE, check_scaled_size, choose_size, estimate_diameter, scale_for
+from cellkiosk.inference.store import ModelStore
+from tests.fixtures.platform import DSB, MODELS_DIR, SHARED_DATA
+
+COELHO = SHARED_DATA / "coelho2009"
+# DSB2018 val fluorescence (nuclei ~10-30 px) and coelho2009 (U2OS ~110 px, NIH3T3 ~85 px): never trained on
+IMAGES = [
+    (DSB, "193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066"),
+    (DSB, "05040e2e959c3f5632558fc9683fec88f0010026c555b499066346f67fdd0e13"),
+    (DSB, "1609b1b8480ee52652a644403b3f7d5511410a016750aa3b9a4c8ddb3e893e8e"),
+    (COELHO, "gnf-dna-3"),
+    (COELHO, "gnf-dna-30"),
+    (COELHO, "ic100-dna-14"),
+    (COELHO, "ic100-dna-42"),
+]
+
+
+@pytest.fixture(scope="module")
+def card() -> ModelCard:
+    card = ModelStore(MODELS_DIR).default_for("segmentation")  # what a job with no model gets
+    assert card is not None
+    return card
+
+
+@pytest.fixture(scope="module")
+def predictor() -> LocalPredictor:
+    return LocalPredictor()
+
+
+@pytest.mark.parametrize(("root", "name"), IMAGES, ids=[name[:12] for _, name in IMAGES])
+def test_estimate_is_within_25_percent_of_the_true_median_diameter(
+    card: ModelCard, predictor: LocalPredictor, root, name: str
+) -> None:
+    image = read_image_file(next((root / "images").glob(f"{name}.*")))[0][..., :1]
+    truth = median_diameter(tifffile.imread(root / "labels" / f"{name}.tif"))
+    estimate = estimate_diameter(image, card, predictor, watershed_params(card, {}))
+    assert estimate.diameter_px is not None, estimate
+    assert abs(estimate.diameter_px / truth - 1) <= 0.25, (estimate.diameter_px, truth, estimate.candidates)
+
+
+def test_an_empty_image_gives_no_estimate_and_is_not_resized(card: ModelCard, predictor: LocalPredictor) -> None:
+    size = choose_size([np.zeros((300, 300, 1), np.uint8)], card, predictor, watershed_params(card, {}), "auto")
+    assert size.scale == 1.0 and size.diameter_px is None and size.basis.startswith("estimate failed")
+
+
+def test_a_given_diameter_wins_and_the_pixel_size_is_used_only_when_both_declare_one(card: ModelCard) -> None:
+    ws = watershed_params(card, {})
+    target = card.inputs.diameter_px
+    assert target is not None
+    given = choose_size([], card, LocalPredictor(), ws, 4 * target)
+    assert given.basis == "params.diameter" and given.scale == pytest.approx(0.25)
+    calibrated = card.model_copy(deep=True)
+    calibrated.inputs.pixel_size_um = 0.5
+    by_pixels = choose_size([], calibrated, LocalPredictor(), ws, "auto", pixel_size_um=0.125)
+    assert by_pixels.basis == "pixel size" and by_pixels.diameter_px == pytest.approx(4 * target)
+    assert by_pixels.scale == pytest.approx(0.25)
+
+
+def test_scale_is_one_near_the_trained_size_and_clipped_far_from_it(card: ModelCard) -> None:
+    target = card.inputs.diameter_px
+    assert target is not None
+    assert scale_for(target * 1.1, card) == 1.0 and scale_for(None, card) == 1.0
+    assert scale_for(target * 2, card) == pytest.approx(0.5)
+    assert scale_for(0.5, card) == MAX_SCALE
+
+
+def test_a_resize_beyond_the_pixel_limit_is_refused_in_words() -> None:
+    check_scaled_size((1, 1000, 1000, 1), 0.2, 10**6, "big.tif")  # shrinking is always fine
+    with pytest.raises(BadInputError, match="params.diameter"):
+        check_scaled_size((1, 1000, 1000, 1), 2.0, 10**6, "big.tif")
