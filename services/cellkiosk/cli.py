@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 
@@ -80,66 +79,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def segment_and_track(
-    seq_dir: Path,
-    out_dir: Path,
-    model: str | None = None,
-    job_params: dict[str, object] | None = None,
-    models_dir: Path | None = None,
-    frames: range | None = None,
-    tolerance: int = 0,
-    threads: int = 1,
-) -> dict[str, object]:
-    """Run a CTC sequence (or the stretch ``frames`` of it) through a tracking job's own segmentation and
-    linking, write the CTC result, validate and score it.
-
-    ``model`` (a tracking model, ``name`` or ``name:version`` in the model store; None: what a job naming
-    none runs) and ``job_params`` (a tracking job's params) are resolved as for a job
-    (``inference.timelapse.plan_tracking``), and the frames go through ``segment_and_link`` with the
-    consumer's settings (``CELLKIOSK_PREDICT_BATCH_SIZE``, ``CELLKIOSK_MAX_IMAGE_PIXELS``, the model store
-    ``CELLKIOSK_MODELS_DIR`` unless ``models_dir``). The ground truth is ``<seq_dir>_GT``, cut to ``frames``.
-    """
-    import tempfile
-    import time
-
-    import numpy as np
-
-    from cellkiosk.core.jobs import Stage
-    from cellkiosk.core.params import TrackingJobParams
-    from cellkiosk.core.settings import ConsumerSettings
-    from cellkiosk.evaluation.tracking import ctc_movie, score_ctc_result
-    from cellkiosk.inference.predictor import LocalPredictor
-    from cellkiosk.inference.store import ModelStore
-    from cellkiosk.inference.timelapse import model_input, plan_tracking, segment_and_link
-    from cellkiosk.tracking.movie import write_ctc_result
-
-    settings = ConsumerSettings()
-    params = TrackingJobParams.model_validate(job_params or {})
-    plan = plan_tracking(ModelStore(models_dir or settings.models_dir), model, params)
-    movie, frames = ctc_movie(seq_dir, frames)
-    entered: dict[Stage, float] = {}
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:  # the labels on disk, as in a job
-        labels = np.lib.format.open_memmap(Path(tmp) / "labels.npy", "w+", np.uint32, movie.shape[:3])
-        size, lineage = segment_and_link(
-            plan, model_input(plan, movie, params.channels), params, LocalPredictor(), labels,
-            settings.predict_batch_size, settings.max_image_pixels, seq_dir.name,
-            lambda stage, _: entered.setdefault(stage, time.perf_counter()),
-        )  # fmt: skip
-        done = time.perf_counter()
-        write_ctc_result(out_dir, lineage, list(labels), np.asarray)  # views of the memmap
-    problems, scores = score_ctc_result(out_dir, seq_dir, frames, tolerance, threads)
-    return {
-        "sequence": str(seq_dir), "model": f"{plan.card.name}:{plan.card.version}", "segmented_by": plan.segmented_by,
-        "scale": size.scale, "size": size.to_json(), "frames": len(frames), "frame_range": [frames.start, frames.stop],
-        "objects": int(lineage.links.labels.size), "tracks": len(lineage.tracks),
-        "divisions": sum(1 for t in lineage.tracks if t.division_frame is not None),
-        "segment_s": round(entered[Stage.TRACK] - start, 2), "track_s": round(done - entered[Stage.TRACK], 3),
-        "problems": problems, "scores": scores.to_json() if scores else None, "params": plan.tracking.model_dump(),
-        "postprocess": asdict(plan.postprocess), "job_params": params.model_dump(exclude_defaults=True),
-    }  # fmt: skip
-
-
 def frame_range(text: str) -> range:
     """``START:STOP`` (either may be empty: ``32:`` is frame 32 to the end) as a range; argparse type."""
     start, sep, stop = text.partition(":")
@@ -190,6 +129,7 @@ def cmd_evaluate_tracking(args: argparse.Namespace) -> int:
     from cellkiosk.core.errors import BadInputError
     from cellkiosk.evaluation.tracking import link_ground_truth, score_tracking
     from cellkiosk.tracking.params import TrackingParams
+    from cellkiosk.training.tracking_eval import segment_and_track
 
     modes = [bool(args.res or args.gt), bool(args.link_gt), bool(args.segment)]
     if sum(modes) != 1 or ((args.link_gt or args.segment) and not args.out):
@@ -342,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="use only the first N images (smoke runs)")
     train.add_argument("--lr", type=float, default=2e-3, help="initial learning rate (cosine decay)")
     train.add_argument("--min-lr", type=float, default=5e-5, help="final learning rate")
-    train.add_argument("--init", help="fine-tune: start from a .keras checkpoint or a model directory (models/nuclear/1)")
+    train.add_argument("--init", help="fine-tune from a .keras checkpoint or a model directory (models/nuclear/1)")
     train.add_argument("--ctc", action="append", metavar="SEQ_DIR", help="mix in a CTC sequence's frames + markers")
     train.add_argument("--ctc-frames", type=float, default=0.5, help="fraction of each CTC movie used (the start)")
     train.add_argument("--ctc-scale", type=float, default=0.4, help="resize CTC frames by this (nucleus size)")
@@ -360,7 +300,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int)
     ev.add_argument("--params", help="post-processing overrides as JSON, e.g. '{\"seed_threshold\": 0.5}'")
     ev.add_argument("--flip-tta", action="store_true")
-    ev.add_argument("--diameter", default="auto", help="as params.diameter: auto (default), px, or native (no resizing)")
+    ev.add_argument("--diameter", default="auto", help="as params.diameter: auto (default), px, or native (scale 1)")
     ev.add_argument("--group-by", default="modality", choices=["modality", "cell_line"], help="report groups")
     ev.add_argument("--out", help="also write the JSON report here")
     ev.set_defaults(func=cmd_evaluate)

@@ -14,13 +14,16 @@ from cellkiosk.tracking.params import TrackingParams
 from tests.fixtures.platform import MODELS_DIR
 
 
-def test_shipped_tracking_card_runs_the_timelapse_nuclear_model_with_the_documented_defaults() -> None:
+def test_shipped_tracking_card_sizes_nuclei_itself_with_the_documented_defaults() -> None:
     store = ModelStore(MODELS_DIR)
     card = store.default_for("tracking")
-    assert card is not None and card.name == "tracking" and card.job_type == "tracking" and card.version == "2"
-    segmenter = store.get(card.segmentation_model or "", "segmentation")
-    assert (segmenter.name, segmenter.version) == ("nuclear-timelapse", "1")
+    assert card is not None and card.name == "tracking" and card.job_type == "tracking" and card.version == "3"
+    assert card.segmentation_model and ":" in card.segmentation_model  # pinned: the version its figures are for
+    segmenter = store.get(card.segmentation_model, "segmentation")
+    assert segmenter.inputs.diameter_px  # jobs resize frames to it (params.diameter auto)
+    assert "scale" not in card.segmentation and card.tracking_diameter_px  # no fixed scale; distances scale
     assert store.get("tracking:1").segmentation_model == "nuclear:1"  # the version its figures were measured with
+    assert store.get("tracking:2").segmentation_model == "nuclear-timelapse:1"
     assert card.watershed_defaults == {"split_threshold": None}  # no seed splitting on movies (docs/tracking.md)
     assert TrackingParams.model_validate(card.tracking) == TrackingParams()  # docs/tracking.md's defaults
     assert card.n_channels == 0 and card.outputs.heads == []

@@ -69,7 +69,8 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
             "job_id": job.id, "type": job.type, "input": name, "input_sha256": file_sha256(local),
             "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
             "model": {"name": card.name, "version": card.version}, "params": job.params,
-            "postprocess": asdict(ws), "size": size.to_json(), "pixel_size_um": loaded.pixel_size_um, "tile_px": tile_px, "predictor": services.predictor_name,
+            "postprocess": asdict(ws), "size": size.to_json(), "pixel_size_um": loaded.pixel_size_um,
+            "tile_px": tile_px, "predictor": services.predictor_name,
             "cellkiosk_version": cellkiosk.__version__, "cells": len(rows), "created_at": job.created_at,
             "timings_s": ctx.snapshot_timings(),
         }  # fmt: skip

@@ -29,9 +29,10 @@ from cellkiosk.core.jobs import Stage, result_prefix
 from cellkiosk.core.params import TrackingJobParams, validate_params
 from cellkiosk.imaging.channels import drop_alpha
 from cellkiosk.imaging.movie import Movie
+from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.imaging.overlay import render_overlay
 from cellkiosk.inference.size import SizeChoice
-from cellkiosk.inference.timelapse import link_movie, model_input, plan_tracking, segment_and_link
+from cellkiosk.inference.timelapse import link_movie, model_input, plan_tracking, segment_and_link, sized_tracking
 from cellkiosk.measure.cells import cell_columns, measure_cells
 from cellkiosk.tracking.lineage import Lineage, relabel_frame
 from cellkiosk.tracking.movie import write_ctc_result
@@ -146,14 +147,15 @@ def track_job_movie(ctx: JobContext, services: Services, movie: Movie, tmp: Path
     if params.labels:
         copy_label_movie(ctx, params.labels, tmp, labels)
         ctx.stage(Stage.TRACK, 76)
-        lineage = link_movie(plan, labels, data)
+        tparams = sized_tracking(plan, median_diameter(labels[0]) if labels[0].any() else None)
+        lineage = link_movie(plan, labels, data, tparams)
     else:
-        size, lineage = segment_and_link(
+        size, lineage, tparams = segment_and_link(
             plan, data, params, services.predictor, labels, ctx.settings.predict_batch_size,
             ctx.settings.max_image_pixels, name, ctx.stage,
         )  # fmt: skip
     ctx.stage(Stage.MEASURE, 85)
-    card, tparams = plan.card, plan.tracking
+    card = plan.card
     info = {
         "job_id": job.id, "type": job.type, "input": name, "input_sha256": file_sha256(tmp / "input"),
         "movie_shape_tyxc": list(movie.shape), "source_axes": movie.source_axes, "notes": movie.notes,

@@ -35,9 +35,9 @@ def tiff_pixel_size_um(tif: tifffile.TiffFile) -> float | None:
         return None
     per_unit = numerator / denominator  # pixels per unit
     imagej: dict[str, Any] = tif.imagej_metadata or {}
-    unit = str(imagej.get("unit", "")).lower()
-    if unit in _UM_PER_UNIT:
-        return _UM_PER_UNIT[unit] / per_unit
+    named = str(imagej.get("unit", "")).lower()
+    if named in _UM_PER_UNIT:
+        return _UM_PER_UNIT[named] / per_unit
     if page.tags.get("ResolutionUnit") is not None and int(page.tags["ResolutionUnit"].value) == 3:  # centimetre
         return 1e4 / per_unit
     return None

@@ -78,6 +78,12 @@ class ModelCard(BaseModel):
     segmentation_model: str | None = Field(None, description="Model (name or name:version) segmenting each frame")
     segmentation: dict[str, Any] = Field(default_factory=dict, description="Per-frame segmentation defaults")
     tracking: dict[str, Any] = Field(default_factory=dict, description="Tracker parameter defaults")
+    tracking_diameter_px: float | None = Field(
+        None,
+        gt=0,
+        description="Nuclear diameter (image px) the tracker's distances are given for; a movie's are scaled by its "
+        "nuclei's diameter over this (None: distances in image px whatever the nuclei's size)",
+    )
     parameters: int | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -124,7 +130,8 @@ class ModelCard(BaseModel):
     def write(self, directory: Path) -> Path:
         """Write ``model.yaml`` into ``directory``."""
         target = directory / CARD_FILE
-        unused = {k for k in ("segmentation_model", "segmentation", "tracking") if not getattr(self, k)}
+        optional = ("segmentation_model", "segmentation", "tracking", "tracking_diameter_px")
+        unused = {k for k in optional if not getattr(self, k)}
         target.write_text(yaml.safe_dump(self.model_dump(mode="json", exclude=unused), sort_keys=False))
         return target
 

@@ -30,6 +30,7 @@ from cellkiosk.tracking.movie import track_movie
 from cellkiosk.tracking.params import TrackingParams
 
 SIZE_FRAMES = 3  # frames of a movie the nuclear diameter is estimated on
+DISTANCE_PARAMS = ("max_distance_px", "division_max_distance_px")  # tracker parameters in pixels
 TRACKING = "tracking"  # the job type
 
 # Called on entering a stage and per frame with the job's progress (0-100); a job's raises to cancel.
@@ -46,8 +47,9 @@ class TrackingPlan:
 
     card: ModelCard  # the tracking card
     seg_card: ModelCard  # the model segmenting each frame
-    tracking: TrackingParams
+    tracking: TrackingParams  # the card's defaults (in its units) with the job's overrides
     postprocess: WatershedParams
+    overridden: frozenset[str] = frozenset()  # tracker parameters the job set (image pixels, never rescaled)
 
     @property
     def segmented_by(self) -> str:
@@ -65,9 +67,36 @@ def plan_tracking(models: ModelStore, model: str | None, params: TrackingJobPara
     if card is None:
         raise BadInputError(f"no tracking model in the model store {models.root}")
     seg_card = models.get(card.segmentation_model or "nuclear", "segmentation")
-    tracking = TrackingParams.model_validate({**card.tracking, **params.tracking.model_dump(exclude_none=True)})
+    overrides = params.tracking.model_dump(exclude_none=True)
+    tracking = TrackingParams.model_validate({**card.tracking, **overrides})
     postprocess = watershed_params(seg_card, {**card.watershed_defaults, **params.watershed_overrides()})
-    return TrackingPlan(card, seg_card, tracking, postprocess)
+    return TrackingPlan(card, seg_card, tracking, postprocess, frozenset(overrides))
+
+
+def sized_tracking(plan: TrackingPlan, diameter_px: float | None) -> TrackingParams:
+    """The tracker's parameters for nuclei ``diameter_px`` across (image pixels).
+
+    A tracking card with ``tracking_diameter_px`` gives its distances for nuclei of that size: they are
+    scaled by ``diameter_px / tracking_diameter_px``, so a movie of smaller or larger nuclei (or one
+    imaged at another magnification) gets search radii in proportion. Distances the job set itself, and
+    every distance when the diameter or the card's reference is unknown, stay as they are.
+    """
+    reference = plan.card.tracking_diameter_px
+    if reference is None or diameter_px is None or not np.isfinite(diameter_px):
+        return plan.tracking
+    factor = diameter_px / reference
+    scaled = {key: getattr(plan.tracking, key) * factor for key in DISTANCE_PARAMS if key not in plan.overridden}
+    return plan.tracking.model_copy(update=scaled)
+
+
+def movie_diameter(size: SizeChoice, seg_card: ModelCard) -> float | None:
+    """The nuclei's diameter in image pixels that a movie was segmented at: the estimate or given diameter, or
+    (a fixed scale) the model's trained diameter mapped back through the scale."""
+    if size.diameter_px is not None:
+        return size.diameter_px
+    if seg_card.inputs.diameter_px is None:
+        return None
+    return seg_card.inputs.diameter_px / size.scale
 
 
 def model_input(plan: TrackingPlan, movie: Movie, channels: list[int] | None) -> Movie:
@@ -115,17 +144,18 @@ def segment_movie(
         out[t] = resize_labels(labels_from_heads(heads, card, plan.postprocess), data.shape[1:3])
 
 
-def link_movie(plan: TrackingPlan, labels: np.ndarray, data: Movie) -> Lineage:
-    """Link a (T, Y, X) label movie; the intensity cue is the model's first input channel, read frame by frame."""
-    return track_movie(iter(labels), (f[..., 0] for f in data.frames()), plan.tracking)
+def link_movie(plan: TrackingPlan, labels: np.ndarray, data: Movie, tracking: TrackingParams | None = None) -> Lineage:
+    """Link a (T, Y, X) label movie (with ``tracking``, default the plan's); the intensity cue is the model's
+    first input channel, read frame by frame."""
+    return track_movie(iter(labels), (f[..., 0] for f in data.frames()), tracking or plan.tracking)
 
 
 def segment_and_link(
     plan: TrackingPlan, data: Movie, params: TrackingJobParams, predictor: Predictor, out: np.ndarray,
     batch_size: int, max_image_pixels: int, name: str, progress: Progress = no_progress,
-) -> tuple[SizeChoice, Lineage]:  # fmt: skip
+) -> tuple[SizeChoice, Lineage, TrackingParams]:  # fmt: skip
     """Choose the movie's object size, segment every frame of ``data`` (:func:`model_input`) into ``out``
-    (T, Y, X) and link the labels: what a tracking job does with a movie.
+    (T, Y, X) and link the labels with the tracker's parameters for that size: what a tracking job does.
 
     Parameters
     ----------
@@ -150,11 +180,12 @@ def segment_and_link(
 
     Returns
     -------
-    SizeChoice, Lineage
-        The scale used and why; the tracks.
+    SizeChoice, Lineage, TrackingParams
+        The scale used and why; the tracks; the tracker's parameters used (:func:`sized_tracking`).
     """
     size = movie_size(plan, data, params, predictor, progress)
     check_scaled_size((1, *data.shape[1:]), size.scale, max_image_pixels, name)
     segment_movie(plan, data, params, predictor, size.scale, out, batch_size, progress)
     progress(Stage.TRACK, 76)
-    return size, link_movie(plan, out, data)
+    tracking = sized_tracking(plan, movie_diameter(size, plan.seg_card))
+    return size, link_movie(plan, out, data, tracking), tracking

@@ -23,6 +23,7 @@ def nuclear_card(
     training: dict[str, Any],
     metrics: dict[str, Any],
     name: str = "nuclear",
+    diameter_px: float | None = None,
 ) -> ModelCard:
     """Card for a nuclear model trained by ``cellkiosk train`` on DSB2018 fluorescence images.
 
@@ -34,7 +35,12 @@ def nuclear_card(
         "a foreground probability and a per-nucleus inner distance; a deep watershed seeded from the inner "
         "distance turns them into one label per nucleus."
     )
-    if "Cell Tracking Challenge" in str(training.get("data", "")):
+    if diameter_px:
+        description += (
+            f" Trained with nuclei resized to {diameter_px:g} px across; jobs estimate the nuclei's size and resize "
+            "to it (params.diameter)."
+        )
+    elif "Cell Tracking Challenge" in str(training.get("data", "")):
         description += (
             " Fine-tuned on time-lapse frames of live-cell nuclei (textured and dim nuclei included) for "
             "tracking; resize frames so nuclei are about 20 px across (params.scale)."
@@ -48,6 +54,7 @@ def nuclear_card(
             channels=[ChannelSpec(name="nuclear", description="nuclear stain, fluorescence (bright nuclei on dark)")],
             normalization=Normalization(method="percentile", low=1.0, high=99.8),
             pixel_size_um=None,
+            diameter_px=diameter_px,
             tile_px=512,
             tile_overlap_px=64,
             multiple_of=16,
