@@ -259,6 +259,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_tfserving(args: argparse.Namespace) -> int:
+    """Lay the model store out for TF Serving (models.config, batching parameters)."""
+    from cellkiosk.core.errors import BadInputError
+    from cellkiosk.inference.tfserving_export import BatchingParameters, export_tfserving
+
+    models_dir = Path(args.models_dir or os.environ.get("CELLKIOSK_MODELS_DIR", "models"))
+    batching = BatchingParameters(max_batch_size=args.max_batch_size)
+    try:
+        cards = export_tfserving(models_dir, Path(args.out), args.base_path, batching)
+    except BadInputError as exc:
+        print(f"cellkiosk export-tfserving: {exc}", file=sys.stderr)
+        return 2
+    for card in cards:
+        print(f"{card.served_name}/{card.version}")
+    print(f"wrote {args.out}: models.config, batching_parameters.txt (max_batch_size {args.max_batch_size})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per part."""
     p = argparse.ArgumentParser(prog="cellkiosk", description="Deep-learning analysis of microscopy images.")
@@ -349,6 +367,12 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--version", default="1")
     ex.add_argument("--name", default="nuclear", help="model name in the card (the folder is --out)")
     ex.set_defaults(func=cmd_export)
+    tf = sub.add_parser("export-tfserving", help="lay the model store out for TF Serving (<name>/<version>/, config)")
+    tf.add_argument("out", help="new or empty folder")
+    tf.add_argument("--models-dir", help="model store (default: CELLKIOSK_MODELS_DIR or models)")
+    tf.add_argument("--base-path", help="where OUT will be inside the server, e.g. /models (default: OUT)")
+    tf.add_argument("--max-batch-size", type=int, default=32, help="TF Serving's max_batch_size (default 32)")
+    tf.set_defaults(func=cmd_export_tfserving)
     return p
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -223,3 +224,25 @@ def test_open_storage_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
             open_storage(bad)
     with pytest.raises(ValueError):
         open_storage("s3://", endpoint_url="http://127.0.0.1:1")
+
+
+def test_presigned_urls_name_the_public_endpoint(seaweed_s3: S3Server) -> None:
+    # The services reach S3 at one address (compose: http://minio:9000), browsers at another (a published port).
+    public = seaweed_s3.endpoint_url.replace("127.0.0.1", "localhost")
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    storage = open_storage(
+        f"s3://{bucket}",
+        endpoint_url=seaweed_s3.endpoint_url,
+        access_key=seaweed_s3.access_key,
+        secret_key=seaweed_s3.secret_key,
+        create_bucket=True,
+        public_endpoint_url=public,
+    )
+    storage.put_bytes("results/a.txt", b"hello")
+    url = storage.presign_get("results/a.txt", 60)
+    assert url is not None and url.startswith(public + "/")
+    assert httpx.get(url).content == b"hello"  # signed for the public host, and valid there
+    put = storage.presign_put("uploads/b.txt", 60)
+    assert put is not None and put.startswith(public + "/")
+    assert httpx.put(put, content=b"up").status_code == 200
+    assert storage.get_bytes("uploads/b.txt") == b"up"

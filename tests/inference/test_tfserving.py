@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellkiosk.core.errors import TransientError
+from cellkiosk.core.errors import UnavailableError
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor
 from cellkiosk.inference.tfserving import TFServingPredictor, fill_tensor_proto, tensor_proto_to_array
@@ -64,20 +64,21 @@ def test_unknown_model_is_an_operator_error(predictor: TFServingPredictor, card:
     unknown = card.model_copy(update={"name": "no-such-model"})
     with pytest.raises(RuntimeError, match="no-such-model") as info:
         predictor.predict(unknown, np.zeros((1, 16, 16, 1), np.float32))
-    assert not isinstance(info.value, TransientError)
+    assert not isinstance(info.value, UnavailableError)
     assert predictor.address in str(info.value)
 
 
-def test_closed_port_is_transient_and_fast(card: ModelCard) -> None:
+def test_unreachable_past_the_deadline_fails_naming_the_address(card: ModelCard) -> None:
     address = f"127.0.0.1:{_closed_port()}"
-    client = TFServingPredictor(address, timeout_s=2.0)
+    client = TFServingPredictor(address, timeout_s=1.0, give_up_s=1.5)
     start = time.monotonic()
     try:
-        with pytest.raises(TransientError, match=address):
+        with pytest.raises(UnavailableError, match=address) as info:
             client.predict(card, np.zeros((1, 16, 16, 1), np.float32))
     finally:
         client.close()
-    assert time.monotonic() - start < 5.0
+    assert "UNAVAILABLE" in str(info.value)
+    assert 1.5 <= time.monotonic() - start < 6.0
 
 
 def test_float_val_and_tensor_content_decode_alike() -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
+from typing import TYPE_CHECKING
 
 import redis
 
 from cellkiosk.consumer.pipelines import Services
 from cellkiosk.consumer.worker import Worker
+from cellkiosk.core.errors import UnavailableError
 from cellkiosk.core.jobs import HEARTBEAT_PREFIX
 from cellkiosk.core.logs import setup_logging
 from cellkiosk.core.queue import JobQueue, connect_redis
@@ -19,19 +22,51 @@ from cellkiosk.core.storage import storage_from_settings
 from cellkiosk.inference.predictor import LocalPredictor, Predictor
 from cellkiosk.inference.store import ModelStore
 
+if TYPE_CHECKING:
+    from cellkiosk.inference.tfserving import TFServingPredictor
+
 log = logging.getLogger("cellkiosk.consumer")
 
 
 def build_services(settings: ConsumerSettings) -> Services:
     """Model store and predictor: TF Serving when an address is set, else in-process TensorFlow."""
     predictor: Predictor
+    store = ModelStore(settings.models_dir)
     if settings.tfserving_address:
         from cellkiosk.inference.tfserving import TFServingPredictor
 
-        predictor, name = TFServingPredictor(settings.tfserving_address, settings.tfserving_timeout_s), "tf-serving"
+        served = TFServingPredictor(
+            settings.tfserving_address,
+            timeout_s=settings.tfserving_timeout_s,
+            give_up_s=settings.tfserving_give_up_s,
+            max_batch_size=settings.tfserving_max_batch_size,
+            pin_version=settings.tfserving_pin_version,
+        )
+        check_served_models(served, store)
+        predictor, name = served, "tf-serving"
     else:
         predictor, name = LocalPredictor(), "local-tensorflow"
-    return Services(ModelStore(settings.models_dir), predictor, name)
+    return Services(store, predictor, name)
+
+
+def check_served_models(predictor: TFServingPredictor, store: ModelStore) -> None:
+    """Fail at start, naming the model, when TF Serving does not serve a model of the store as its card says."""
+    cards = [c for c in store.cards() if c.segmentation_model is None]
+    if not cards:
+        raise SystemExit(f"no models in {store.root} (CELLKIOSK_MODELS_DIR)")
+    for card in cards:
+        try:
+            predictor.check_model(card)
+        except (RuntimeError, UnavailableError) as exc:
+            raise SystemExit(f"consumer not started: {exc}") from exc
+        log.info("served model matches its card", extra={"model": card.name, "version": card.version})
+
+
+def heartbeat_alive(client: redis.Redis, name: str | None) -> bool:
+    """Whether the named consumer's heartbeat is live; unnamed: any consumer of this host (a container's)."""
+    if name:
+        return bool(client.exists(HEARTBEAT_PREFIX + name))
+    return any(True for _ in client.scan_iter(f"{HEARTBEAT_PREFIX}{socket.gethostname()}-*", count=1000))
 
 
 def build_worker(settings: ConsumerSettings) -> Worker:
@@ -64,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.consumer_name = args.name
     setup_logging(settings.log_level, settings.log_json)
     if args.check:
-        client = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
-        return 0 if client.exists(HEARTBEAT_PREFIX + (settings.consumer_name or "")) else 1
+        client = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=5)
+        return 0 if heartbeat_alive(client, settings.consumer_name) else 1
     worker = build_worker(settings)
 
     def stop(signum: int, _frame: object) -> None:

@@ -20,7 +20,7 @@ import redis
 from cellkiosk.consumer.batch import collect
 from cellkiosk.consumer.context import JobContext
 from cellkiosk.consumer.pipelines import PIPELINES, Services
-from cellkiosk.core.errors import BadInputError, CancelledError, TransientError
+from cellkiosk.core.errors import BadInputError, CancelledError, TransientError, UnavailableError
 from cellkiosk.core.jobs import Action, JobStatus, Stage, job_key
 from cellkiosk.core.logs import job_logger
 from cellkiosk.core.queue import Delivery, JobQueue
@@ -133,6 +133,9 @@ class Worker:
                 pipeline(ctx, self.services)
         except BadInputError as exc:
             jlog.info("job failed: bad input", extra={"reason": str(exc)})
+            self._fail(ctx, str(exc))
+        except UnavailableError as exc:
+            jlog.error("job failed: a dependency stayed unreachable", extra={"reason": str(exc)})
             self._fail(ctx, str(exc))
         except CancelledError:
             jlog.info("job cancelled")

@@ -20,3 +20,10 @@ class TransientError(CellkioskError):
 
 class CancelledError(CellkioskError):
     """The job was cancelled by its owner; it stops at the next stage boundary."""
+
+
+class UnavailableError(CellkioskError):
+    """A dependency stayed unreachable past its configured deadline (retries are spent).
+
+    A job that raises it fails with the message, which names the dependency and its address.
+    """

@@ -21,6 +21,9 @@ class CommonSettings(BaseSettings):
     storage_url: str | None = Field(None, description="s3://bucket[/prefix] or a directory; unset = DATA_DIR/storage")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, SeaweedFS); unset = AWS")
     s3_region: str | None = None
+    s3_public_endpoint_url: str | None = Field(
+        None, description="S3 endpoint as browsers and clients reach it, for presigned URLs; unset = s3_endpoint_url"
+    )
     s3_create_bucket: bool = Field(False, description="Create the bucket at start if it is missing")
     models_dir: Path = Field(Path("models"), description="Model store: <dir>/<name>/<version>/model.yaml")
     job_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="How long finished jobs and their files are kept")
@@ -43,7 +46,9 @@ class GatewaySettings(CommonSettings):
     public_url: str | None = Field(None, description="Base URL clients reach the gateway at (for upload URLs)")
     secret_key: SecretStr | None = Field(None, description="Signs local upload URLs; unset = random, kept in DATA_DIR")
     api_keys: list[str] = Field(default_factory=list, description="If set, every /api call needs X-API-Key")
-    frontend_dir: Path | None = Field(None, description="Portal files; unset = the repo's frontend/")
+    frontend_dir: Path | None = Field(
+        None, description="Portal files (index.html); unset = the checkout's frontend/ (images set it)"
+    )
 
 
 class ConsumerSettings(CommonSettings):
@@ -52,7 +57,16 @@ class ConsumerSettings(CommonSettings):
     queues: list[str] = Field(default_factory=lambda: ["segmentation"])
     consumer_name: str | None = Field(None, description="Unique per consumer; unset = host-pid")
     tfserving_address: str | None = Field(None, description="host:port of TF Serving gRPC; unset = in-process TF")
-    tfserving_timeout_s: float = 60.0
+    tfserving_timeout_s: float = Field(
+        60.0, gt=0, description="Deadline of one TF Serving call (doubled after one ran out)"
+    )
+    tfserving_give_up_s: float = Field(
+        600.0, gt=0, description="A job fails only when TF Serving has not answered at all for this long"
+    )
+    tfserving_max_batch_size: int | None = Field(
+        None, gt=0, description="TF Serving's max_batch_size; unset = learnt from the server's first refusal"
+    )
+    tfserving_pin_version: bool = Field(True, description="Ask TF Serving for the card's version, not its newest")
     visibility_timeout_s: float = Field(120.0, gt=0, description="Idle time after which another consumer takes a job")
     block_ms: int = Field(5000, gt=0, le=20000, description="Longest blocking read (under the 30 s socket timeout)")
     max_attempts: int = Field(3, gt=0)

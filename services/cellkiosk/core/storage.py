@@ -179,6 +179,7 @@ def open_storage(
     create_bucket: bool = False,
     connect_timeout_s: float = 5.0,
     max_attempts: int = 3,
+    public_endpoint_url: str | None = None,
 ) -> Storage:
     """Open "s3://bucket[/prefix]" as S3Storage, or "file:///abs", "/abs" or "rel/path" as LocalStorage."""
     if not url:
@@ -195,7 +196,12 @@ def open_storage(
             connect_timeout_s=connect_timeout_s,
             max_attempts=max_attempts,
         )
-        storage = S3Storage(client, parts.netloc, parts.path.strip("/"))
+        presign = None
+        if public_endpoint_url and public_endpoint_url != endpoint_url:
+            presign = make_s3_client(
+                endpoint_url=public_endpoint_url, region=region, access_key=access_key, secret_key=secret_key
+            )
+        storage = S3Storage(client, parts.netloc, parts.path.strip("/"), presign_client=presign)
         if create_bucket:
             storage.create_bucket()
         return storage
@@ -218,4 +224,5 @@ def storage_from_settings(settings: CommonSettings) -> Storage:
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
         create_bucket=settings.s3_create_bucket,
+        public_endpoint_url=settings.s3_public_endpoint_url,
     )

@@ -107,11 +107,13 @@ class _BodyIO(io.RawIOBase):
 class S3Storage(Storage):
     """Objects in one bucket, optionally under a key prefix ("s3://bucket/prefix")."""
 
-    def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "", presign_client: S3Client | None = None) -> None:
         if not bucket:
             raise ValueError("S3 storage needs a bucket name: s3://bucket[/prefix]")
         prefix = validate_prefix(prefix.strip("/"))
         self._client = client
+        # Presigned URLs name the endpoint clients reach (e.g. a published port), which may not be ours.
+        self._presign_client = presign_client or client
         self.bucket = bucket
         self.prefix = prefix
         self._key_prefix = f"{prefix}/" if prefix else ""
@@ -245,7 +247,7 @@ class S3Storage(Storage):
         if filename:
             params["ResponseContentDisposition"] = attachment_disposition(filename)
         with self._errors(key):
-            return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
+            return self._presign_client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
 
     def presign_put(self, key: str, expires_s: int, content_type: str | None = None) -> str | None:
         """A URL to PUT the object for `expires_s` seconds; the upload must send `content_type` if given."""
@@ -253,7 +255,7 @@ class S3Storage(Storage):
         if content_type:
             params["ContentType"] = content_type
         with self._errors(key):
-            return self._client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
+            return self._presign_client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
 
     def check(self) -> None:
         """Raise StorageError unless the endpoint answers and the bucket exists and is accessible."""
