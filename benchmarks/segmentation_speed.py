@@ -1,31 +1,48 @@
-"""Segmentation speed on this CPU: predict and deep watershed, in seconds per megapixel.
+"""Segmentation speed on this CPU: predict and deep watershed per megapixel, and what automatic object size costs.
 
-Runs the shipped nuclear model on real DSB2018 val images tiled up to 2048 x 2048 (the size the
-issue's post-processing target names) and times, in one process and one run:
-- network prediction (tiled, in-process TensorFlow), per megapixel;
-- deep watershed on that 2048 x 2048 prediction (target: under 1 s).
-Usage: ``python benchmarks/segmentation_speed.py [--repeats 3] [--out result.json]`` (``make bench``).
+In one process and one run:
+- network prediction (tiled, in-process TensorFlow) of every nuclear model version in the store on a
+  2048 x 2048 mosaic of a real DSB2018 val image, in seconds per megapixel (models alternate between
+  repeats, so a noisy neighbour hits them alike), and deep watershed on that prediction;
+- automatic object size: a segmentation (size choice, resize, predict, watershed, labels mapped back,
+  measurements) of real images with ``params.diameter`` auto, against the same images with the diameter
+  auto found given as a number: the ratio is what the estimate adds to the work of a job (an upper
+  bound of its share of a whole job, which also downloads, decodes and writes results).
+Usage: ``python benchmarks/segmentation_speed.py [--repeats 3] [--images 12]`` (``make bench``); writes a
+record to ``benchmarks/results/segmentation_speed.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
+from report import emit, machine  # benchmarks/report.py: the scripts run with this folder on sys.path
 
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor
-from cellkiosk.inference.segment import labels_from_heads, predict_heads, watershed_params
+from cellkiosk.inference.segment import (
+    labels_at_size,
+    labels_from_heads,
+    predict_heads,
+    predict_scaled,
+    watershed_params,
+)
+from cellkiosk.inference.size import choose_size
+from cellkiosk.measure.cells import measure_cells
+from cellkiosk.training.dataset import Sample, load_folder
 
 REPO = Path(__file__).resolve().parents[1]
-IMAGE = REPO.parent / "shared/data/dsb2018/images/193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066.png"
+DATA = REPO.parent / "shared/data"
+IMAGE = DATA / "dsb2018/images/193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066.png"
+RESULTS = REPO / "benchmarks/results"
 
 
 def mosaic(side: int) -> np.ndarray:
@@ -36,46 +53,96 @@ def mosaic(side: int) -> np.ndarray:
     return np.tile(tile, reps)[:side, :side, None]
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    """Median wall time of ``repeats`` calls and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def nuclear_models() -> list[ModelCard]:
+    """Every version of the shipped ``nuclear`` model, oldest first."""
+    dirs = sorted((REPO / "models/nuclear").glob("*/model.yaml"), key=lambda p: int(p.parent.name))
+    return [ModelCard.read(p.parent) for p in dirs]
+
+
+def segment(sample: Sample, card: ModelCard, predictor: LocalPredictor, diameter: float | str) -> dict[str, Any]:
+    """What a segmentation job computes for one image, timed: size, predict, watershed, mapping back, measuring."""
+    ws = watershed_params(card, {})
+    start = time.perf_counter()
+    size = choose_size([sample.image], card, predictor, ws, diameter)
+    heads = predict_scaled(sample.image, size.scale, card, predictor, card.inputs.tile_px, 64, 4)
+    labels = labels_at_size(heads, card, ws, sample.labels.shape)
+    measure_cells(labels, sample.image, sample.name, 0)
+    return {"s": time.perf_counter() - start, "diameter_px": size.diameter_px, "scale": size.scale}
+
+
+def size_overhead(samples: list[Sample], card: ModelCard, predictor: LocalPredictor) -> dict[str, Any]:
+    """Seconds for the images with diameter auto and with the diameter auto chose given; their ratio."""
+    auto, given = 0.0, 0.0
+    for sample in samples:
+        found = segment(sample, card, predictor, "auto")
+        fixed = segment(sample, card, predictor, found["diameter_px"] or "auto")
+        auto, given = auto + found["s"], given + fixed["s"]
+    mp = sum(s.image.shape[0] * s.image.shape[1] for s in samples) / 1e6
+    return {
+        "images": len(samples),
+        "megapixels": round(mp, 2),
+        "auto_s": round(auto, 2),
+        "diameter_given_s": round(given, 2),
+        "auto_over_given": round(auto / given, 3),
+    }
+
+
+def wall_time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def commit() -> str:
+    """The commit the benchmark ran at."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
 
 
 def main() -> None:
-    """Time predict and post-process; print JSON."""
+    """Time predict per model, post-processing, and the automatic object size; print and save JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=str(REPO / "models/nuclear/1"))
     parser.add_argument("--side", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out")
+    parser.add_argument("--images", type=int, default=12, help="images per set for the object-size overhead")
+    parser.add_argument("--out", type=Path, default=RESULTS / "segmentation_speed.json")
     args = parser.parse_args()
-    card = ModelCard.read(Path(args.model))
-    predictor = LocalPredictor()
-    image = mosaic(args.side)
-    mp = args.side * args.side / 1e6
-    predict_heads(image[:512, :512], card, predictor, 512, 64, 4)  # load + warm up
-    t_predict, heads = timed(lambda: predict_heads(image, card, predictor, 512, 64, 4), args.repeats)
-    params = watershed_params(card, {})
-    t_post, labels = timed(lambda: labels_from_heads(heads, card, params), args.repeats)  # type: ignore[arg-type]
+    cards, predictor = nuclear_models(), LocalPredictor()
+    image, mp = mosaic(args.side), args.side * args.side / 1e6
+    for card in cards:  # load + warm up
+        predict_heads(image[:512, :512], card, predictor, 512, 64, 4)
+    times: dict[str, list[float]] = {f"{c.name}:{c.version}": [] for c in cards}
+    heads = None
+    for _ in range(args.repeats):
+        for card in cards:
+            start = time.perf_counter()
+            heads = predict_heads(image, card, predictor, 512, 64, 4)
+            times[f"{card.name}:{card.version}"].append(time.perf_counter() - start)
+    newest = cards[-1]
+    ws = watershed_params(newest, {})
+    post = statistics.median(wall_time(lambda: labels_from_heads(heads, newest, ws)) for _ in range(args.repeats))
+    sets = {
+        "dsb2018 val fluorescence": load_folder(DATA / "dsb2018", split="val", modalities={"fluorescence"}),
+        "coelho2009": load_folder(DATA / "coelho2009"),
+    }
+    picked = {name: s[:: max(1, len(s) // args.images)][: args.images] for name, s in sets.items()}
     report = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+        "benchmark": "segmentation_speed",
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit(),
         "image_px": [args.side, args.side],
-        "cells": int(np.asarray(labels).max()),
-        "predict_s": round(t_predict, 3),
-        "predict_s_per_mp": round(t_predict / mp, 3),
-        "postprocess_s": round(t_post, 3),
-        "postprocess_s_per_mp": round(t_post / mp, 3),
+        "predict_s_per_mp": {name: round(statistics.median(t) / mp, 3) for name, t in times.items()},
+        "postprocess_s_per_mp": round(post / mp, 3),
+        "postprocess_model": f"{newest.name}:{newest.version}",
+        "size_auto_overhead": {
+            name: size_overhead(s, newest, predictor) | {"model": f"{newest.name}:{newest.version}"}
+            for name, s in picked.items()
+        },
         "repeats": args.repeats,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

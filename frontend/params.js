@@ -80,7 +80,10 @@ export function showParamProblems(root, message) {
 export function paramField(name, schema, fallback, defs = {}) {
   schema = resolveSchema(schema, defs);
   const options = schema.anyOf ? schema.anyOf.filter((s) => s.type !== "null") : [schema];
-  const spec = { ...schema, ...(options[0] || {}) };
+  // "auto" or a number (params.diameter): a number field whose empty value means the word
+  const numeric = options.find((s) => s.type === "number" || s.type === "integer");
+  const word = options.find((s) => typeof s.const === "string");
+  const spec = { ...schema, ...((numeric && word ? numeric : options[0]) || {}) };
   const nullable = Boolean(schema.anyOf?.some((s) => s.type === "null"));
   const id = `param-${name}`;
   const label = name.replaceAll("_", " ");

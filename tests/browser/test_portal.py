@@ -212,3 +212,31 @@ def test_api_key_is_asked_for_once(platform: Platform, open_portal: Any) -> None
         assert page.locator("#key-dialog[open]").count() == 0
     finally:
         server.should_exit = True
+
+
+def test_the_viewer_says_the_nuclear_size_and_runs_again_with_another(platform: Platform, open_portal: Any) -> None:
+    page = open_portal(platform.url)
+    page.locator("#model option").first.wait_for(state="attached")
+    page.get_by_text("Advanced parameters").click()
+    diameter = page.get_by_label("diameter", exact=True)
+    assert diameter.get_attribute("type") == "number" and diameter.get_attribute("placeholder") == "auto"
+    add_files(page, [val_png()])
+    page.locator('#file-list li[data-state="ready"]').wait_for()
+    page.click("#analyse")
+    row = wait_job(page, "done")
+    row.get_by_role("button", name="View result").click()
+    page.wait_for_selector("#canvas[data-ready]")
+    first = platform.http.get(f"/api/jobs/{row.get_attribute('data-job')}/view").json()[0]["size"]
+    assert first["basis"] == "estimated" and first["diameter_px"] > 5
+    expect(page.locator("#size-info")).to_contain_text(f"about {first['diameter_px']:g} px across (estimated")
+    assert float(page.locator("#rerun-diameter").input_value()) == first["diameter_px"]
+
+    page.locator("#rerun-diameter").fill("40")
+    page.get_by_role("button", name="Run again with this diameter").click()
+    expect(page.locator("#rerun-status")).to_contain_text("submitted as a new job")
+    again = wait_job(page, "done", nth=0)
+    assert "diameter 40 px" in again.inner_text()
+    job = platform.http.get(f"/api/jobs/{again.get_attribute('data-job')}").json()
+    assert job["params"] == {"diameter": 40}
+    size = platform.http.get(f"/api/jobs/{job['id']}/view").json()[0]["size"]
+    assert size["basis"] == "params.diameter" and size["scale"] < 1  # 40 px nuclei, shrunk to the model's size
