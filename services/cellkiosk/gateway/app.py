@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -21,7 +22,9 @@ from cellkiosk.gateway.routes import jobs, lineage, meta, uploads, views
 from cellkiosk.gateway.signing import load_or_create_secret
 from cellkiosk.inference.store import ModelStore
 
-REPO_FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
+# In a checkout (editable install) the portal is the repository's frontend/; images set CELLKIOSK_FRONTEND_DIR.
+CHECKOUT_FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
+log = logging.getLogger(__name__)
 DESCRIPTION = """Upload microscopy images, run deep-learning analyses (segmentation), follow progress,
 download results. Typical flow: `POST /api/uploads` → `POST /api/jobs` → `GET /api/jobs/{id}/events`
 → `GET /api/jobs/{id}/result`."""
@@ -70,7 +73,40 @@ def create_app(
 
     for router in (uploads.router, uploads.direct, jobs.router, views.router, lineage.router, meta.api, meta.router):
         app.include_router(router)
-    frontend = settings.frontend_dir or REPO_FRONTEND
-    if (frontend / "index.html").exists():
+    frontend = find_portal(settings.frontend_dir)
+    if frontend is not None:
         app.mount("/", StaticFiles(directory=frontend, html=True), name="portal")
+    else:
+        app.include_router(portal_missing_router())
     return app
+
+
+def find_portal(frontend_dir: Path | None, checkout: Path = CHECKOUT_FRONTEND) -> Path | None:
+    """The portal's folder; an explicit one without index.html is a configuration error, no portal at all is logged.
+
+    Without the portal the API still works: the gateway says so at start and at ``/`` instead of serving nothing.
+    """
+    if frontend_dir is not None:
+        if not (frontend_dir / "index.html").is_file():
+            raise SystemExit(f"CELLKIOSK_FRONTEND_DIR={frontend_dir} has no index.html (the web portal's files)")
+        return frontend_dir
+    if (checkout / "index.html").is_file():
+        return checkout
+    log.error(
+        "web portal not found: serving the API only; set CELLKIOSK_FRONTEND_DIR to the portal's folder "
+        "(frontend/ of the repository)",
+        extra={"looked_in": str(checkout)},
+    )
+    return None
+
+
+def portal_missing_router() -> APIRouter:
+    """``GET /`` explaining that this gateway has no portal files (503), where the portal would be."""
+    router = APIRouter()
+
+    @router.get("/", include_in_schema=False)
+    def no_portal() -> JSONResponse:
+        detail = "this gateway has no web portal files (set CELLKIOSK_FRONTEND_DIR); the API is at /docs"
+        return JSONResponse({"detail": detail}, status_code=503)
+
+    return router
