@@ -252,8 +252,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint as a model directory with a measured model card."""
     from cellkiosk.training.finalize import export_and_measure
 
+    unseen = Path(args.unseen) if args.unseen else None
     card = export_and_measure(
-        Path(args.checkpoint), Path(args.run), Path(args.out), Path(args.data), args.version, args.name
+        Path(args.checkpoint), Path(args.run), Path(args.out), Path(args.data), args.version, args.name, unseen
     )
     print(json.dumps(card.metrics, indent=2))
     return 0
@@ -274,6 +275,33 @@ def cmd_export_tfserving(args: argparse.Namespace) -> int:
     for card in cards:
         print(f"{card.served_name}/{card.version}")
     print(f"wrote {args.out}: models.config, batching_parameters.txt (max_batch_size {args.max_batch_size})")
+    return 0
+
+
+def cmd_measure_card(args: argparse.Namespace) -> int:
+    """Measure a model directory again as export does, and rewrite its card's metrics and post-processing."""
+    from cellkiosk.training.finalize import remeasure
+
+    card = remeasure(Path(args.model), Path(args.data), Path(args.unseen) if args.unseen else None)
+    print(json.dumps(card.metrics, indent=2))
+    return 0
+
+
+def cmd_export_tracking(args: argparse.Namespace) -> int:
+    """Measure a tracking card on CTC sequences through its jobs' own path and write the metrics into it."""
+    from cellkiosk.training.tracking_card import export_tracking_card
+
+    card = export_tracking_card(Path(args.card), [Path(s) for s in args.seq], args.unseen_from)
+    print(json.dumps(card.metrics, indent=2))
+    return 0
+
+
+def cmd_record_checkpoint(args: argparse.Namespace) -> int:
+    """Score a run's last checkpoint on val fluorescence and append it to a history CSV."""
+    from cellkiosk.training.finalize import record_checkpoint
+
+    run = Path(args.run)
+    print(json.dumps(record_checkpoint(run / "last.keras", run, Path(args.data), Path(args.history))))
     return 0
 
 
@@ -366,7 +394,29 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--data", default="../shared/data/dsb2018")
     ex.add_argument("--version", default="1")
     ex.add_argument("--name", default="nuclear", help="model name in the card (the folder is --out)")
+    ex.add_argument(
+        "--unseen",
+        default="../shared/data/coelho2009",
+        help="annotated set nobody trains or tunes on, measured into the card ('' to skip)",
+    )
     ex.set_defaults(func=cmd_export)
+    mc = sub.add_parser("measure-card", help="measure a model directory again (val, unseen set) into its card")
+    mc.add_argument("--model", required=True, help="model directory, e.g. models/nuclear/1")
+    mc.add_argument("--data", default="../shared/data/dsb2018")
+    mc.add_argument("--unseen", default="../shared/data/coelho2009", help="never trained or tuned on ('' to skip)")
+    mc.set_defaults(func=cmd_measure_card)
+    et2 = sub.add_parser("export-tracking", help="measure a tracking card on CTC sequences and write its metrics")
+    et2.add_argument("--card", required=True, help="the card's folder in the model store, e.g. models/tracking/3")
+    et2.add_argument("--seq", action="append", required=True, metavar="SEQ_DIR", help="a CTC sequence (repeat)")
+    et2.add_argument(
+        "--unseen-from", type=float, default=0.5, help="fraction of each movie after which frames were never trained on"
+    )
+    et2.set_defaults(func=cmd_export_tracking)
+    rc = sub.add_parser("record-checkpoint", help="score a training run's last checkpoint on val into a history CSV")
+    rc.add_argument("--run", default="runs/nuclear", help="training run folder (last.keras, state.json, config)")
+    rc.add_argument("--data", default="../shared/data/dsb2018")
+    rc.add_argument("--history", required=True, help="CSV to append to, e.g. models/nuclear/training_history.csv")
+    rc.set_defaults(func=cmd_record_checkpoint)
     tf = sub.add_parser("export-tfserving", help="lay the model store out for TF Serving (<name>/<version>/, config)")
     tf.add_argument("out", help="new or empty folder")
     tf.add_argument("--models-dir", help="model store (default: CELLKIOSK_MODELS_DIR or models)")
@@ -379,7 +429,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cellkiosk`` console script."""
     args = parser().parse_args(argv)
-    if args.command in ("train", "evaluate", "export"):
+    if args.command in ("train", "evaluate", "export", "record-checkpoint", "export-tracking", "measure-card"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "train" and args.modality is None:
         args.modality = ["fluorescence"]

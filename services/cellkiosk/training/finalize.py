@@ -129,6 +129,14 @@ def measure_card(card: ModelCard, data_dir: Path, unseen_dir: Path | None) -> di
     return metrics
 
 
+def remeasure(model_dir: Path, data_dir: Path, unseen_dir: Path | None) -> ModelCard:
+    """Measure a shipped model again (post-processing re-tuned on val, the unseen set) and rewrite its card."""
+    card = ModelCard.read(model_dir)
+    card.metrics = measure_card(card, data_dir, unseen_dir)
+    card.write(model_dir)
+    return card
+
+
 def _headline(values: dict[str, Any]) -> dict[str, Any]:
     return {k: values[k] for k in ("ap50_pooled", "ap50_image_mean", "f1_pooled", "n_images")}
 
