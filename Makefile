@@ -7,7 +7,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench train evaluate clean
+.PHONY: help install run test test-fast lint format bench train evaluate clean compose-up compose-down test-compose
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,3 +54,14 @@ evaluate: $(STAMP) ## score the shipped nuclear model on the DSB2018 val split
 
 clean: ## remove the embedded platform's state (.cellkiosk/) and caches
 	rm -rf .cellkiosk .pytest_cache .mypy_cache .ruff_cache
+
+# The docker compose stack (docker-compose.yml) on whatever daemon DOCKER_HOST names; see README
+# "Deploy on one host with docker compose". STANDINS=1 builds local stand-ins for the upstream images.
+compose-up: ## build the images, start the compose stack, print its URL (COMPOSE_PORT=8080, STANDINS=1)
+	$(if $(COMPOSE_PORT),COMPOSE_PORT=$(COMPOSE_PORT)) STANDINS=$(STANDINS) bash docker/compose.sh up
+
+compose-down: ## stop the compose stack, remove its containers (PURGE=1: its data volumes too)
+	PURGE=$(PURGE) bash docker/compose.sh down
+
+test-compose: $(STAMP) ## the compose stack for real: stand-ins, jobs, a killed consumer, a Valkey restart
+	CELLKIOSK_TEST_COMPOSE=1 $(BIN)/pytest tests/compose -p no:cacheprovider $(PYTEST_ARGS)
