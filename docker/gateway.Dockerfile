@@ -4,21 +4,29 @@
 # PIP_ARGS: extra pip options, e.g. "--no-index --find-links /wheels" to install from docker/wheelhouse/.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${BASE_IMAGE} AS build
+# Dependencies, in their own venv and layer: a code change neither reinstalls nor re-copies them.
+# (The requirement list is cut from pyproject.toml first: editing its other parts keeps this cache.)
+FROM ${BASE_IMAGE} AS requirements
+COPY docker/requirements.py pyproject.toml /src/
+RUN python3 /src/requirements.py /src/pyproject.toml gateway >/requirements.txt
+
+FROM ${BASE_IMAGE} AS deps
 ARG PIP_ARGS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 RUN python3 -m venv /opt/venv
 COPY docker/wheelhouse/ /wheels/
-COPY docker/requirements.py pyproject.toml /src/
-# Dependencies first: a code change does not reinstall them.
-RUN python3 /src/requirements.py /src/pyproject.toml gateway >/src/requirements.txt \
- && /opt/venv/bin/pip install $PIP_ARGS -r /src/requirements.txt "setuptools>=77" wheel \
+COPY --from=requirements /requirements.txt /src/requirements.txt
+RUN /opt/venv/bin/pip install $PIP_ARGS -r /src/requirements.txt \
  # not needed at run time: test suites of the dependencies
  && find /opt/venv/lib/python3.11/site-packages -type d -name tests -prune -exec rm -rf {} +
-COPY README.md /src/
+
+# cellkiosk itself, into /opt/cellkiosk/lib (on PYTHONPATH in the final image).
+FROM deps AS build
+ARG PIP_ARGS=""
+RUN /opt/venv/bin/pip install $PIP_ARGS "setuptools>=77" wheel
+COPY pyproject.toml README.md /src/
 COPY services/ /src/services/
-RUN /opt/venv/bin/pip install $PIP_ARGS --no-deps --no-build-isolation /src \
- && /opt/venv/bin/pip uninstall -y -q setuptools wheel
+RUN /opt/venv/bin/pip install $PIP_ARGS --no-deps --no-build-isolation --target /opt/cellkiosk/lib /src
 
 FROM ${BASE_IMAGE} AS models
 COPY models/ /models/
@@ -29,10 +37,11 @@ FROM ${BASE_IMAGE}
 RUN echo 'cellkiosk:x:10001:10001:cellkiosk:/var/lib/cellkiosk:/usr/sbin/nologin' >>/etc/passwd \
  && echo 'cellkiosk:x:10001:' >>/etc/group \
  && mkdir -p /var/lib/cellkiosk && chown 10001:10001 /var/lib/cellkiosk
-COPY --from=build /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
 COPY --from=models /models /opt/cellkiosk/models
 COPY frontend/ /opt/cellkiosk/frontend/
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
+COPY --from=build /opt/cellkiosk/lib /opt/cellkiosk/lib
+ENV PATH=/opt/cellkiosk/lib/bin:/opt/venv/bin:$PATH PYTHONPATH=/opt/cellkiosk/lib PYTHONUNBUFFERED=1 \
     CELLKIOSK_MODELS_DIR=/opt/cellkiosk/models CELLKIOSK_FRONTEND_DIR=/opt/cellkiosk/frontend \
     CELLKIOSK_DATA_DIR=/var/lib/cellkiosk CELLKIOSK_HOST=0.0.0.0 CELLKIOSK_PORT=8000
 USER 10001:10001

@@ -7,27 +7,36 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 ARG TFSERVING_IMAGE=tensorflow/serving:2.21.0
 
-# The export step needs cellkiosk, not TensorFlow (the same layers as the gateway's build stage).
-FROM ${BASE_IMAGE} AS build
+# The export step needs cellkiosk, not TensorFlow: the same stages (and cached layers) as the gateway's.
+# Dependencies, in their own venv and layer: a code change neither reinstalls nor re-copies them.
+# (The requirement list is cut from pyproject.toml first: editing its other parts keeps this cache.)
+FROM ${BASE_IMAGE} AS requirements
+COPY docker/requirements.py pyproject.toml /src/
+RUN python3 /src/requirements.py /src/pyproject.toml gateway >/requirements.txt
+
+FROM ${BASE_IMAGE} AS deps
 ARG PIP_ARGS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 RUN python3 -m venv /opt/venv
 COPY docker/wheelhouse/ /wheels/
-COPY docker/requirements.py pyproject.toml /src/
-RUN python3 /src/requirements.py /src/pyproject.toml gateway >/src/requirements.txt \
- && /opt/venv/bin/pip install $PIP_ARGS -r /src/requirements.txt "setuptools>=77" wheel \
+COPY --from=requirements /requirements.txt /src/requirements.txt
+RUN /opt/venv/bin/pip install $PIP_ARGS -r /src/requirements.txt \
  # not needed at run time: test suites of the dependencies
  && find /opt/venv/lib/python3.11/site-packages -type d -name tests -prune -exec rm -rf {} +
-COPY README.md /src/
+
+# cellkiosk itself, into /opt/cellkiosk/lib (on PYTHONPATH in the final image).
+FROM deps AS build
+ARG PIP_ARGS=""
+RUN /opt/venv/bin/pip install $PIP_ARGS "setuptools>=77" wheel
+COPY pyproject.toml README.md /src/
 COPY services/ /src/services/
-RUN /opt/venv/bin/pip install $PIP_ARGS --no-deps --no-build-isolation /src \
- && /opt/venv/bin/pip uninstall -y -q setuptools wheel
+RUN /opt/venv/bin/pip install $PIP_ARGS --no-deps --no-build-isolation --target /opt/cellkiosk/lib /src
 
 FROM build AS export
 ARG MAX_BATCH_SIZE=32
 COPY models/ /src/models/
-RUN /opt/venv/bin/cellkiosk export-tfserving /export --models-dir /src/models --base-path /models \
-      --max-batch-size "${MAX_BATCH_SIZE}"
+RUN PYTHONPATH=/opt/cellkiosk/lib /opt/venv/bin/python3 -m cellkiosk.cli export-tfserving /export \
+      --models-dir /src/models --base-path /models --max-batch-size "${MAX_BATCH_SIZE}"
 
 FROM ${TFSERVING_IMAGE}
 COPY --from=export /export /models

@@ -77,7 +77,7 @@ def labels_in(zf: zipfile.ZipFile, suffix: str) -> np.ndarray:
     return np.asarray(tifffile.imread(io.BytesIO(zf.read(member))))
 
 
-def test_compose_segmentation_job_runs_on_tfserving(http: httpx.Client, stack: Stack) -> None:
+def test_compose_segmentation_job_through_tf_serving(http: httpx.Client, stack: Stack) -> None:
     job = wait(http, stack, submit(http, upload(http, png_bytes(VAL_IMAGE), "val.png")))
     assert job["status"] == "done", job
     zf = result(http, stack, job["id"])
