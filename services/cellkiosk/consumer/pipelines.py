@@ -53,14 +53,14 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
             ctx.stage(Stage.FANOUT, 5)
             fan_out_zip(ctx, local, name)
             return
-        ctx.stage(Stage.PREPROCESS, 5)
+        ctx.stage(Stage.PREPROCESS, 4)
         with local.open("rb") as fh:
             loaded = read_image_bytes(fh, name, params.axes, ctx.settings.max_image_pixels)
         data = select_channels(loaded.data, card.n_channels, params.channels, card.name, loaded.source_axes)
         ws = watershed_params(card, params.watershed_overrides())
         tile_px = params.tile_px or card.inputs.tile_px
         raw = drop_alpha(loaded.data, loaded.source_axes)  # measured: every real channel, alpha excluded
-        ctx.stage(Stage.SIZE, 6)  # one scale for every page, from the first
+        ctx.stage(Stage.SIZE, 5)  # one scale for every page, from the first
         size = choose_size([data[0]], card, services.predictor, ws, params.diameter, loaded.pixel_size_um)
         check_scaled_size(data.shape, size.scale, ctx.settings.max_image_pixels, name)
         pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale)

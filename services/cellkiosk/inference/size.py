@@ -29,6 +29,7 @@ from cellkiosk.postprocess.deep_watershed import WatershedParams
 CANDIDATES_PX: tuple[float, ...] = tuple(6.0 * 2**i for i in range(7))  # 6 .. 384 px
 WINDOW_PX = 160  # side of the window the model sees at each candidate (in network pixels)
 REFINE_TOLERANCE = 1.15  # a candidate whose measured diameter is this close needs no refining pass
+CONSISTENT_RATIO = 2**0.5  # measured within half a ladder step of the candidate: the model sees such nuclei
 MIN_OBJECTS = 3
 # A scale this close to 1 is not worth resampling for: the model was trained with scale jitter.
 SCALE_TOLERANCE = 1.2
@@ -107,11 +108,12 @@ def estimate_diameter(
     """Estimate the median nuclear diameter (px) of a raw (Y, X, C) image with the model of ``card``.
 
     Every candidate of :data:`CANDIDATES_PX` that leaves the image a few nuclei wide is tried on a
-    :data:`WINDOW_PX` window; among the candidates that find at least half as many objects as the
-    best one (a few objects at a tiny candidate are texture inside one nucleus), the one whose
-    measured diameter is closest to the candidate itself wins. Unless that candidate already agrees
-    with its measurement (within :data:`REFINE_TOLERANCE`), one more pass at the measured diameter
-    refines it. About 0.2 megapixel of network input in all, whatever the image's size.
+    :data:`WINDOW_PX` window. A candidate is *consistent* when the median diameter of what the model
+    finds there is within :data:`CONSISTENT_RATIO` of the candidate itself; the largest consistent
+    candidate wins (at smaller ones the model may take texture inside a large nucleus for small
+    nuclei; nuclei never hide inside smaller ones), else the candidate closest to consistent. Unless
+    it agrees within :data:`REFINE_TOLERANCE`, one more pass at the measured diameter refines it.
+    About 0.2 megapixel of network input in all, whatever the image's size.
     """
     target = card.inputs.diameter_px
     if target is None:
@@ -120,11 +122,13 @@ def estimate_diameter(
     x = normalize_percentile(image, norm.low, norm.high)
     usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) * target / c >= 4 * target]
     tried = measure_at(x, usable, card, predictor, params) if usable else []
-    most = max((t["objects"] for t in tried), default=0)
-    found = [t for t in tried if t["objects"] >= max(MIN_OBJECTS, most / 2)]
+    found = [t for t in tried if t["objects"] >= MIN_OBJECTS]
     if not found:
         return SizeEstimate(None, tried)
-    best = min(found, key=lambda t: abs(math.log(t["measured_px"] / t["candidate_px"])))
+    gap = {id(t): abs(math.log(t["measured_px"] / t["candidate_px"])) for t in found}
+    consistent = [t for t in found if gap[id(t)] <= math.log(CONSISTENT_RATIO)]
+    # texture inside a large nucleus can look like small nuclei at a small candidate, never the reverse
+    best = max(consistent, key=lambda t: t["candidate_px"]) if consistent else min(found, key=lambda t: gap[id(t)])
     diameter = best["measured_px"]
     if abs(math.log(best["measured_px"] / best["candidate_px"])) > math.log(REFINE_TOLERANCE):
         (refined,) = measure_at(x, [best["measured_px"]], card, predictor, params)

@@ -83,9 +83,9 @@ def tune_watershed(
 ) -> tuple[WatershedParams, float]:
     """Grid-search the thresholds that maximise mean AP@0.5 (model selection on the val split)."""
     grid = grid or {
-        "foreground_threshold": [0.4, 0.5],
-        "seed_threshold": [0.35, 0.4, 0.5],
-        "split_threshold": [None, 0.6, 0.65, 0.7, 0.75],
+        "foreground_threshold": [0.3, 0.4, 0.5],
+        "seed_threshold": [0.35, 0.45, 0.55, 0.65],
+        "split_threshold": [None, 0.7, 0.8],
     }
     best, best_ap = watershed_params(card, {}), -1.0
     for values in itertools.product(*grid.values()):
