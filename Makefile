@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: help install run test test-fast lint format bench train evaluate clean compose-up compose-down test-compose
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,11 +46,14 @@ bench: $(STAMP) ## speed and accuracy benchmarks (figures quoted in the README)
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
 
-train: $(STAMP) ## train (or resume) the nuclear model into runs/nuclear
-	$(BIN)/cellkiosk train --out runs/nuclear
+train: $(STAMP) ## train (or resume) nuclear:2's recipe into runs/nuclear-v2 (docs/nuclear-model.md)
+	$(BIN)/cellkiosk train --out runs/nuclear-v2 --init models/nuclear/1 --diameter 17 --ctc-seg \
+	  --ctc ../shared/data/ctc/Fluo-N2DH-SIM+/01 --ctc ../shared/data/ctc/Fluo-N2DH-GOWT1/01 --ctc-share 0.2 \
+	  --epochs 28 --steps 100 --lr 1e-3 --min-lr 3e-5
 
-evaluate: $(STAMP) ## score the shipped nuclear model on the DSB2018 val split
-	$(BIN)/cellkiosk evaluate --model models/nuclear/1 --split val
+evaluate: $(STAMP) ## score the default nuclear model (a job with no params) on DSB2018 val and on coelho2009
+	$(BIN)/cellkiosk evaluate --model models/nuclear/2 --split val
+	$(BIN)/cellkiosk evaluate --model models/nuclear/2 --data ../shared/data/coelho2009 --split test --group-by cell_line
 
 clean: ## remove the embedded platform's state (.cellkiosk/) and caches
 	rm -rf .cellkiosk .pytest_cache .mypy_cache .ruff_cache
