@@ -1,0 +1,19 @@
+"""The README's accuracy tables are the model cards' measured metrics, rendered by benchmarks/card_tables.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.card_tables import segmentation_table, tracking_table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_quotes_the_nuclear_cards() -> None:
+    table = segmentation_table()
+    assert "`nuclear:" in table and table in README.read_text(), "run: python benchmarks/card_tables.py"
+
+
+def test_readme_quotes_the_tracking_card() -> None:
+    table = tracking_table()
+    assert "TRA" in table and table in README.read_text(), "run: python benchmarks/card_tables.py"
