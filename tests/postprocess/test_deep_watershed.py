@@ -267,9 +267,14 @@ def test_inner_distance_of_empty_labels_is_zero() -> None:
 def test_make_targets_stacks_foreground_and_inner_distance() -> None:
     gt, _ = synthetic_cells(4, n_disks=10, touching_pairs=2)
     targets = make_targets(gt)
-    assert targets.shape == (*gt.shape, 2) and targets.dtype == np.float32
+    assert targets.shape == (*gt.shape, 4) and targets.dtype == np.float32
     np.testing.assert_array_equal(targets[..., 0], (gt > 0).astype(np.float32))
     np.testing.assert_array_equal(targets[..., 1], inner_distance(gt))
+    assert (targets[..., 2] == 1).all()  # no mask: every pixel's label is trusted
+    heavier = targets[..., 3] > 1  # the inner distance's error weighs more only where two nuclei touch
+    assert heavier.any() and (gt[heavier] > 0).mean() > 0.5 and (targets[..., 3] >= 1).all()
+    masked = make_targets(gt, valid=np.arange(gt.size).reshape(gt.shape) % 2 == 0)
+    assert (masked[..., 2:][np.arange(gt.size).reshape(gt.shape) % 2 == 1] == 0).all()
 
 
 def test_split_threshold_separates_nuclei_whose_maps_meet_above_the_seed_threshold() -> None:
