@@ -45,15 +45,14 @@ def training_summary(run_dir: Path) -> dict[str, Any]:
         rows = list(csv.DictReader(fh))
     data = "dsb2018 train split (" + ", ".join(config["modalities"]) + ")"
     extra: dict[str, Any] = {}
+    names = ", ".join("/".join(Path(seq).parts[-2:]) for seq in config.get("ctc_sequences", []))
     if config.get("ctc_sequences") and config.get("ctc_seg"):
-        names = ", ".join("/".join(Path(seq).parts[-2:]) for seq in config["ctc_sequences"])
         data += (
             f" + the Cell Tracking Challenge frames with a SEG mask among the first {config['ctc_frames']:.0%} of "
             f"{names} (labelled by the mask; cells a sparse mask leaves out are masked from the loss), "
             f"{config['ctc_share']:.0%} of each batch; the later frames stay unseen"
         )
     elif config.get("ctc_sequences"):
-        names = ", ".join("/".join(Path(seq).parts[-2:]) for seq in config["ctc_sequences"])
         data += (
             f" + Cell Tracking Challenge frames with their tracking markers (SEG masks where annotated): the first "
             f"{config['ctc_frames']:.0%} of the frames of {names}, resized by {config['ctc_scale']}, "
