@@ -32,7 +32,6 @@ from cellkiosk.inference.segment import (
     labels_at_size,
     labels_from_heads,
     predict_heads,
-    predict_scaled,
     watershed_params,
 )
 from cellkiosk.inference.size import choose_size
@@ -64,7 +63,7 @@ def segment(sample: Sample, card: ModelCard, predictor: LocalPredictor, diameter
     ws = watershed_params(card, {})
     start = time.perf_counter()
     size = choose_size([sample.image], card, predictor, ws, diameter)
-    heads = predict_scaled(sample.image, size.scale, card, predictor, card.inputs.tile_px, 64, 4)
+    heads = predict_heads(sample.image, card, predictor, card.inputs.tile_px, 64, 4, scale=size.scale)
     labels = labels_at_size(heads, card, ws, sample.labels.shape)
     measure_cells(labels, sample.image, sample.name, 0)
     return {"s": time.perf_counter() - start, "diameter_px": size.diameter_px, "scale": size.scale}

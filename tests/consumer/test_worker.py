@@ -13,8 +13,10 @@ from tests.integration.conftest import VAL_SMALL, val_png
 def idle_worker(make_platform: Any, **settings: Any) -> tuple[Platform, Worker]:
     p: Platform = make_platform(workers=0)
     cs = p.consumer_settings.model_copy(update={"consumer_name": "direct", **settings})
-    worker, _ = start_worker(cs, p.storage, p.queue, "direct")
+    worker, thread = start_worker(cs, p.storage, p.queue, "direct")
     worker.stop.set()  # we drive handle() ourselves
+    thread.join(timeout=30)  # its loop must be gone before a job exists, or it may claim the job first
+    assert not thread.is_alive()
     return p, worker
 
 

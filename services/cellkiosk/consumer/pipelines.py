@@ -22,7 +22,7 @@ from cellkiosk.imaging.io import read_image_bytes
 from cellkiosk.imaging.overlay import preview_png
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
-from cellkiosk.inference.segment import labels_at_size, predict_scaled, watershed_params
+from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
 from cellkiosk.inference.size import check_scaled_size, choose_size
 from cellkiosk.inference.store import ModelStore
 from cellkiosk.measure.cells import measure_cells
@@ -102,9 +102,9 @@ def segment_pages(
     for i in range(n):
         base = 5 + 85 * i / n
         ctx.stage(Stage.PREDICT, base)
-        heads = predict_scaled(
-            data[i], scale, card, services.predictor, tile_px, card.inputs.tile_overlap_px,
-            ctx.settings.predict_batch_size, params.flip_tta, on_progress=partial(_page_progress, ctx, base, n),
+        heads = predict_heads(
+            data[i], card, services.predictor, tile_px, card.inputs.tile_overlap_px, ctx.settings.predict_batch_size,
+            params.flip_tta, on_progress=partial(_page_progress, ctx, base, n), scale=scale,
         )  # fmt: skip
         ctx.stage(Stage.POSTPROCESS, base + 60 / n)
         labels = labels_at_size(heads, card, ws, data.shape[1:3])

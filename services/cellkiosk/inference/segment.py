@@ -42,10 +42,12 @@ def predict_heads(
     batch_size: int,
     flip_tta: bool = False,
     on_progress: Callable[[float], None] | None = None,
+    scale: float = 1.0,
 ) -> np.ndarray:
-    """Network output (Y, X, K) for one (Y, X, C) raw image, tiled as needed."""
+    """Network output (Y, X, K) for one (Y, X, C) raw image resized by ``scale`` (the job's object size; the
+    output is at that scale), tiled as needed."""
     norm = card.inputs.normalization
-    x = normalize_percentile(image, norm.low, norm.high)
+    x = normalize_percentile(resize_frame(image, scale), norm.low, norm.high)
     return predict_tiled(
         x,
         lambda batch: predict_batch(batch, card, predictor, flip_tta),
@@ -107,23 +109,6 @@ def labels_from_heads(heads: np.ndarray, card: ModelCard, params: WatershedParam
         raise ValueError(f"unknown post-processing '{card.postprocess.method}' in model card {card.name}")
     names = card.outputs.heads
     return deep_watershed(heads[..., names.index("foreground")], heads[..., names.index("inner_distance")], params)
-
-
-def predict_scaled(
-    image: np.ndarray,
-    scale: float,
-    card: ModelCard,
-    predictor: Predictor,
-    tile_px: int,
-    overlap_px: int,
-    batch_size: int,
-    flip_tta: bool = False,
-    on_progress: Callable[[float], None] | None = None,
-) -> np.ndarray:
-    """Network output for a raw (Y, X, C) image resized by ``scale`` (the job's object size), tiled as needed."""
-    return predict_heads(
-        resize_frame(image, scale), card, predictor, tile_px, overlap_px, batch_size, flip_tta, on_progress
-    )
 
 
 def labels_at_size(heads: np.ndarray, card: ModelCard, params: WatershedParams, shape: tuple[int, int]) -> np.ndarray:

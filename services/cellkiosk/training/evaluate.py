@@ -15,7 +15,7 @@ from cellkiosk.evaluation.segmentation import ImageScores, aggregate, score_imag
 from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor, Predictor
-from cellkiosk.inference.segment import labels_at_size, predict_scaled, watershed_params
+from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
 from cellkiosk.inference.size import SizeChoice, choose_size
 from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.training.dataset import Sample
@@ -56,9 +56,10 @@ def predict_samples(
         else:
             size = choose_size([sample.image], card, predictor, defaults, diameter)
         sized = time.perf_counter()
-        heads = predict_scaled(
-            sample.image, size.scale, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4, flip_tta
-        )
+        heads = predict_heads(
+            sample.image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4, flip_tta,
+            scale=size.scale,
+        )  # fmt: skip
         out.append(Predicted(sample, heads, time.perf_counter() - sized, size, sized - start))
     return out
 
