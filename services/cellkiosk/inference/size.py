@@ -2,10 +2,10 @@
 
 The network only segments well near the nuclear size it was trained at (the card's ``diameter_px``).
 :func:`estimate_diameter` tries the model on one window of the image at a ladder of candidate
-diameters and keeps the candidate under which the model finds nuclei closest to its own trained size:
-at a candidate far too small, nuclei look huge and come out in pieces; far too large, they shrink
-below what the model can see. The median diameter of what it finds there, mapped back to the image,
-is the estimate.
+diameters and keeps the largest candidate whose nuclei the model finds at about that size: at a
+candidate far too small, nuclei look huge and come out in pieces (or their texture passes for small
+nuclei); far too large, they shrink below what the model can see. The median diameter of what it
+finds there, mapped back to the image, is the estimate.
 """
 
 from __future__ import annotations
@@ -80,18 +80,13 @@ def measure_at(
 ) -> list[dict[str, float]]:
     """Segment one window of the normalized image per candidate, as if its nuclei were that many px across.
 
-    Windows of one shape go through the predictor as one batch. Returns, per candidate, the objects found
-    and their median diameter mapped back to image pixels.
+    The windows (one shape, :func:`windows_at`) go through the predictor as one batch. Returns, per
+    candidate, the objects found and their median diameter mapped back to image pixels.
     """
     target = card.inputs.diameter_px
     assert target is not None
     padded, shapes = windows_at(x, candidates, target, card.inputs.multiple_of)
-    heads: dict[int, np.ndarray] = {}
-    for shape in {p.shape for p in padded}:
-        members = [i for i, p in enumerate(padded) if p.shape == shape]
-        batch = np.stack([padded[i] for i in members]).astype(np.float32, copy=False)
-        for i, out in zip(members, predictor.predict(card, batch), strict=True):
-            heads[i] = out
+    heads = predictor.predict(card, np.stack(padded).astype(np.float32, copy=False))
     results = []
     for i, candidate in enumerate(candidates):
         height, width = shapes[i]
@@ -130,7 +125,7 @@ def estimate_diameter(
     # texture inside a large nucleus can look like small nuclei at a small candidate, never the reverse
     best = max(consistent, key=lambda t: t["candidate_px"]) if consistent else min(found, key=lambda t: gap[id(t)])
     diameter = best["measured_px"]
-    if abs(math.log(best["measured_px"] / best["candidate_px"])) > math.log(REFINE_TOLERANCE):
+    if gap[id(best)] > math.log(REFINE_TOLERANCE):
         (refined,) = measure_at(x, [best["measured_px"]], card, predictor, params)
         tried.append(refined)
         if refined["objects"] >= MIN_OBJECTS:
