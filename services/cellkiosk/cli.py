@@ -31,6 +31,20 @@ def cmd_consumer(args: argparse.Namespace) -> int:
     return main(args.rest)
 
 
+def cmd_autoscaler(args: argparse.Namespace) -> int:
+    """The built-in autoscaler (clusters without KEDA)."""
+    from cellkiosk.autoscaler.__main__ import main
+
+    return main(args.rest)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Capacity and cost simulation of a workload through the scaling policy."""
+    from cellkiosk.autoscaler.simulate_cli import main
+
+    return main(args.rest)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) the nuclear model."""
     from cellkiosk.training.train import TrainConfig, train
@@ -316,6 +330,14 @@ def parser() -> argparse.ArgumentParser:
     consumer = sub.add_parser("consumer", help="run a queue consumer (see --help)", add_help=False)
     consumer.add_argument("rest", nargs=argparse.REMAINDER)
     consumer.set_defaults(func=cmd_consumer)
+    autoscaler = sub.add_parser("autoscaler", help="size consumers and TF Serving from the queues (see --help)",
+                                add_help=False)  # fmt: skip
+    autoscaler.add_argument("rest", nargs=argparse.REMAINDER)
+    autoscaler.set_defaults(func=cmd_autoscaler)
+    simulate = sub.add_parser("simulate", help="capacity and cost of a workload on Kubernetes (see --help)",
+                              add_help=False)  # fmt: skip
+    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    simulate.set_defaults(func=cmd_simulate)
     train = sub.add_parser("train", help="train the nuclear segmentation model (resumes from checkpoints)")
     train.add_argument("--data", default="../shared/data/dsb2018")
     train.add_argument("--out", default="runs/nuclear")
@@ -428,6 +450,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cellkiosk`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    passing = {"consumer": cmd_consumer, "autoscaler": cmd_autoscaler, "simulate": cmd_simulate}
+    if argv and argv[0] in passing:  # their own parsers take every option, --help included
+        return int(passing[argv[0]](argparse.Namespace(rest=argv[1:])))
     args = parser().parse_args(argv)
     if args.command in ("train", "evaluate", "export", "record-checkpoint", "export-tracking", "measure-card"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
