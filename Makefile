@@ -7,7 +7,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench train evaluate clean compose-up compose-down test-compose
+.PHONY: help install run test test-fast lint format bench simulate train evaluate clean compose-up compose-down test-compose
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bench: $(STAMP) ## speed and accuracy benchmarks (figures quoted in the README)
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
+
+simulate: $(STAMP) ## capacity and cost of 10^6 1-MP images on Kubernetes (benchmarks/results/million-1mp.*, docs/capacity/)
+	$(BIN)/cellkiosk simulate benchmarks/scenarios/million-1mp.yaml --sweep-gpus 5 10 40
 
 train: $(STAMP) ## train (or resume) nuclear:2's recipe into runs/nuclear-v2 (docs/nuclear-model.md)
 	$(BIN)/cellkiosk train --out runs/nuclear-v2 --init models/nuclear/1 --diameter 17 --ctc-seg \
