@@ -58,8 +58,17 @@ def test_every_image_is_processed_exactly_once(s: Scenario) -> None:
 @given(small_scenarios, st.integers(1, 4))
 def test_more_gpus_never_lengthen_the_makespan(s: Scenario, more: int) -> None:
     gpus = s.cluster.gpu.max_nodes
-    fewer, larger = simulate(s, 0.15), simulate(with_gpus(s, gpus + more), 0.15)
-    assert larger.makespan_s <= fewer.makespan_s + 1e-9, (fewer.makespan_s, larger.makespan_s)
+    fewer = simulate(s, 0.15)
+    only_gpus = s.model_copy(
+        update={
+            "cluster": s.cluster.model_copy(
+                update={"gpu": s.cluster.gpu.model_copy(update={"max_nodes": gpus + more})}
+            ),
+            "tfserving": s.tfserving.model_copy(update={"max_replicas": gpus + more}),
+        }
+    )
+    for larger in (simulate(only_gpus, 0.15), simulate(with_gpus(s, gpus + more), 0.15)):  # consumers fixed, scaled
+        assert larger.makespan_s <= fewer.makespan_s + 1e-9, (fewer.makespan_s, larger.makespan_s)
 
 
 def test_the_cluster_scales_to_zero_after_the_work() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import subprocess
 import time
 from pathlib import Path
@@ -22,10 +23,23 @@ DEFAULT_BENCHMARK = Path("benchmarks/results/segmentation_speed.json")
 
 
 def with_gpus(scenario: Scenario, gpus: int) -> Scenario:
-    """The scenario with at most ``gpus`` GPU nodes and TF Serving replicas."""
-    cluster = scenario.cluster.model_copy(update={"gpu": scenario.cluster.gpu.model_copy(update={"max_nodes": gpus})})
-    tfserving = scenario.tfserving.model_copy(update={"max_replicas": gpus})
-    return scenario.model_copy(update={"cluster": cluster, "tfserving": tfserving})
+    """The same cluster shape with at most ``gpus`` GPUs: TF Serving's max, and the consumers' in proportion."""
+    per_gpu = scenario.consumers.max_replicas / scenario.tfserving.max_replicas
+    consumers = max(1, math.ceil(per_gpu * gpus))
+    cpu_nodes = math.ceil(consumers / scenario.cluster.cpu.pods_per_node)
+    cluster = scenario.cluster.model_copy(
+        update={
+            "gpu": scenario.cluster.gpu.model_copy(update={"max_nodes": gpus}),
+            "cpu": scenario.cluster.cpu.model_copy(update={"max_nodes": cpu_nodes}),
+        }
+    )
+    return scenario.model_copy(
+        update={
+            "cluster": cluster,
+            "tfserving": scenario.tfserving.model_copy(update={"max_replicas": gpus}),
+            "consumers": scenario.consumers.model_copy(update={"max_replicas": consumers}),
+        }
+    )
 
 
 def figures(result: Result) -> dict[str, Any]:
@@ -77,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the CSV and JSON")
     parser.add_argument("--plot-dir", type=Path, default=Path("docs/capacity"), help="folder for the PNG")
     parser.add_argument("--sweep-gpus", type=int, nargs="*", default=[], metavar="N",
-                        help="also run with at most N GPUs each (figures only, into the JSON)")  # fmt: skip
+                        help="also run with N GPUs (consumers in proportion; figures only, into the JSON)")  # fmt: skip
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario)
     post = scenario.service.postprocess_s_per_mp
