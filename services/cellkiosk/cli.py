@@ -292,6 +292,25 @@ def cmd_export_tfserving(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pull_models(args: argparse.Namespace) -> int:
+    """Copy a model store from a bucket to a folder (the chart's init containers)."""
+    from cellkiosk.core.logs import setup_logging
+    from cellkiosk.core.settings import CommonSettings
+    from cellkiosk.core.storage import StorageError, open_storage
+    from cellkiosk.inference.store_pull import pull_model_store
+
+    settings = CommonSettings()
+    setup_logging(settings.log_level, settings.log_json)
+    storage = open_storage(args.url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+    try:
+        models = pull_model_store(storage, Path(args.dest))
+    except (StorageError, ValueError) as exc:
+        print(f"cellkiosk pull-models: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(models))
+    return 0
+
+
 def cmd_measure_card(args: argparse.Namespace) -> int:
     """Measure a model directory again as export does, and rewrite its card's metrics and post-processing."""
     from cellkiosk.training.finalize import remeasure
@@ -445,6 +464,10 @@ def parser() -> argparse.ArgumentParser:
     tf.add_argument("--base-path", help="where OUT will be inside the server, e.g. /models (default: OUT)")
     tf.add_argument("--max-batch-size", type=int, default=32, help="TF Serving's max_batch_size (default 32)")
     tf.set_defaults(func=cmd_export_tfserving)
+    pm = sub.add_parser("pull-models", help="copy a model store from a bucket (s3://bucket/prefix) to a folder")
+    pm.add_argument("url", help="s3://bucket/prefix holding <name>/<version>/ folders (CELLKIOSK_S3_* settings apply)")
+    pm.add_argument("dest", help="local folder (created)")
+    pm.set_defaults(func=cmd_pull_models)
     return p
 
 
