@@ -7,7 +7,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench simulate train evaluate clean compose-up compose-down test-compose
+.PHONY: help install run test test-fast lint format bench simulate helm-check train evaluate clean compose-up compose-down test-compose
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ install: $(STAMP) ## create .venv and install (only when pyproject.toml changed)
 run: $(STAMP) ## run the whole platform (PORT=8000): embedded valkey, local storage, in-process TF
 	CELLKIOSK_PORT=$(PORT) $(BIN)/cellkiosk up
 
-test: $(STAMP) ## run the whole test suite (real valkey, SeaweedFS, gRPC, TensorFlow)
+test: $(STAMP) ## run the whole test suite (real valkey, SeaweedFS, gRPC, TensorFlow; make helm-check's steps too)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the suite without slow tests
@@ -45,6 +45,10 @@ bench: $(STAMP) ## speed and accuracy benchmarks (figures quoted in the README)
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
+
+helm-check: $(STAMP) ## the Helm chart offline: lint --strict, template 4 values files, kubernetes-validate 1.32, KEDA schema, tests
+	bash helm/check.sh .cache/helm/rendered
+	CELLKIOSK_HELM_RENDERED=.cache/helm/rendered $(BIN)/pytest -q -p no:cacheprovider tests/helm $(PYTEST_ARGS)
 
 simulate: $(STAMP) ## capacity and cost of 10^6 1-MP images on Kubernetes (benchmarks/results/million-1mp.*, docs/capacity/)
 	$(BIN)/cellkiosk simulate benchmarks/scenarios/million-1mp.yaml --sweep-gpus 5 10 40
