@@ -51,7 +51,7 @@ helm-check: $(STAMP) ## the Helm chart offline: lint --strict, template 4 values
 	CELLKIOSK_HELM_RENDERED=.cache/helm/rendered $(BIN)/pytest -q -p no:cacheprovider tests/helm $(PYTEST_ARGS)
 
 simulate: $(STAMP) ## capacity and cost of 10^6 1-MP images on Kubernetes (benchmarks/results/million-1mp.*, docs/capacity/)
-	$(BIN)/cellkiosk simulate benchmarks/scenarios/million-1mp.yaml --sweep-gpus 5 10 40
+	$(BIN)/cellkiosk simulate benchmarks/scenarios/million-1mp.yaml --sweep-gpus 5 10 40 --sweep-gpu-s-per-mp 0.025 0.1 0.2
 
 train: $(STAMP) ## train (or resume) nuclear:2's recipe into runs/nuclear-v2 (docs/nuclear-model.md)
 	$(BIN)/cellkiosk train --out runs/nuclear-v2 --init models/nuclear/1 --diameter 17 --ctc-seg \

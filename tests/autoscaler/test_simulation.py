@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cellkiosk.autoscaler.scenario import Scenario, load_scenario
 from cellkiosk.autoscaler.simulate_cli import main as simulate_main
-from cellkiosk.autoscaler.simulate_cli import with_gpus
+from cellkiosk.autoscaler.simulate_cli import sensitivity_table, summary_table, with_gpus
 from cellkiosk.autoscaler.simulation import simulate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,3 +138,10 @@ def test_the_committed_record_is_what_the_simulator_wrote() -> None:
     assert record["service_times_s"]["postprocess_s_per_mp"] == speed["postprocess_s_per_mp"]
     assert record["results"]["images_processed_once"] == 1_000_000
     assert (REPO / "docs" / "capacity" / "million-1mp.png").exists()
+
+
+def test_the_readme_quotes_the_record() -> None:
+    record = json.loads((REPO / "benchmarks" / "results" / "million-1mp.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    for table in (summary_table(record), sensitivity_table(record)):
+        assert table in readme, "README: paste the tables `make simulate` prints (summary_table, sensitivity_table)"

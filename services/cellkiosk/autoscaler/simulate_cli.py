@@ -58,6 +58,45 @@ def figures(result: Result) -> dict[str, Any]:
     }
 
 
+def summary_table(record: dict[str, Any]) -> str:
+    """A Markdown table of a record's run and its GPU sweep (the README quotes it; a test compares)."""
+    runs = {int(record["scenario"]["tfserving"]["max_replicas"]): record["results"]}
+    runs.update({int(n): figures for n, figures in record["sweep_max_gpus"].items()})
+    lines = [
+        "| GPUs at most | consumer pods (peak) | makespan | cost | GPU utilisation | GPU node-hours |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for gpus in sorted(runs):
+        r = runs[gpus]
+        bold = "**" if gpus == int(record["scenario"]["tfserving"]["max_replicas"]) else ""
+        lines.append(
+            f"| {bold}{gpus}{bold} | {r['peak']['consumers']} | {bold}{r['makespan_h']:.2f} h{bold} | "
+            f"{bold}US${r['cost_usd']:.2f}{bold} | {r['gpu_utilisation']:.0%} | {r['gpu_node_hours']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def sensitivity_table(record: dict[str, Any]) -> str:
+    """A Markdown table of the run at other GPU times per megapixel (the assumption we could not measure)."""
+    gpus = int(record["scenario"]["tfserving"]["max_replicas"])
+    lines = [
+        f"| GPU time per MP (assumed) | makespan, {gpus} GPUs | cost |",
+        "| --- | --- | --- |",
+    ]
+    rows = {float(record["scenario"]["service"]["gpu_s_per_mp"]): record["results"]}
+    rows.update({float(k): v for k, v in record.get("sweep_gpu_s_per_mp", {}).items()})
+    for gpu_s in sorted(rows):
+        r = rows[gpu_s]
+        lines.append(f"| {gpu_s:g} s | {r['makespan_h']:.2f} h | US${r['cost_usd']:.2f} |")
+    return "\n".join(lines)
+
+
+def with_gpu_time(scenario: Scenario, gpu_s_per_mp: float) -> Scenario:
+    """The scenario with another GPU time per megapixel."""
+    service = scenario.service.model_copy(update={"gpu_s_per_mp": gpu_s_per_mp})
+    return scenario.model_copy(update={"service": service})
+
+
 def write_outputs(
     scenario: Scenario, result: Result, record: dict[str, Any], out: Path, plot_dir: Path
 ) -> dict[str, Path]:
@@ -92,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot-dir", type=Path, default=Path("docs/capacity"), help="folder for the PNG")
     parser.add_argument("--sweep-gpus", type=int, nargs="*", default=[], metavar="N",
                         help="also run with N GPUs (consumers in proportion; figures only, into the JSON)")  # fmt: skip
+    parser.add_argument("--sweep-gpu-s-per-mp", type=float, nargs="*", default=[], metavar="S",
+                        help="also run with S seconds of GPU per megapixel (figures only, into the JSON)")  # fmt: skip
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario)
     post = scenario.service.postprocess_s_per_mp
@@ -102,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     result = simulate(scenario, post)
     wall_s = time.perf_counter() - started
     sweep = {str(n): figures(simulate(with_gpus(scenario, n), post)) for n in args.sweep_gpus}
+    gpu_times = {f"{s:g}": figures(simulate(with_gpu_time(scenario, s), post)) for s in args.sweep_gpu_s_per_mp}
     w = scenario.workload
     record = {
         "simulation": scenario.name,
@@ -118,10 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": figures(result),
         "sweep_max_gpus": sweep,
+        "sweep_gpu_s_per_mp": gpu_times,
         "simulator_wall_s": round(wall_s, 1),
     }
     record["plot"] = str(args.plot_dir / f"{scenario.name}.png")
     paths = write_outputs(scenario, result, record, args.out, args.plot_dir)
     print(json.dumps(record["results"], indent=2))
+    print(summary_table(record))
+    if gpu_times:
+        print(sensitivity_table(record))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
