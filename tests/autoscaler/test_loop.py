@@ -8,6 +8,7 @@ requests on the wire.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,24 @@ TARGETS = [
 ]
 
 
+@dataclass
+class Rig:
+    """An autoscaler over the TARGETS with a Deployment table, a hand-moved clock and its own metrics."""
+
+    scaler: Autoscaler
+    deployments: Deployments
+    clock: Clock
+    metrics: AutoscalerMetrics
+
+
+def rig(client: redis.Redis, consumers: int = 0, tfserving: int = 0, dry_run: bool = False) -> Rig:
+    deployments = Deployments(**{"consumer-segmentation": consumers, "tfserving": tfserving})
+    clock, metrics = Clock(), AutoscalerMetrics()
+    return Rig(
+        Autoscaler(TARGETS, BacklogReader(client), deployments, metrics, clock, dry_run), deployments, clock, metrics
+    )
+
+
 def queue_jobs(queue: JobQueue, job_type: str, n: int) -> None:
     for _ in range(n):
         queue.create(Job(type=job_type, model="nuclear", input="uploads/x/a.tif"))
@@ -90,12 +109,8 @@ def test_the_loop_scales_from_the_queue_and_back_to_zero(valkey: EmbeddedValkey)
     client = connect_redis(fresh_redis_url(valkey))
     queue = JobQueue(client)
     queue.ensure_group("segmentation")
-    deployments, clock, metrics = (
-        Deployments(**{"consumer-segmentation": 0, "tfserving": 0}),
-        Clock(),
-        AutoscalerMetrics(),
-    )
-    scaler = Autoscaler(TARGETS, BacklogReader(client), deployments, metrics, clock)
+    r = rig(client)
+    scaler, deployments, clock, metrics = r.scaler, r.deployments, r.clock, r.metrics
     scaler.step()
     assert deployments.patches == []  # nothing to do
     queue_jobs(queue, "segmentation", 7)
@@ -129,12 +144,8 @@ def test_redis_down_keeps_the_replicas_and_says_so(tmp_path: Path, caplog: pytes
     server = EmbeddedValkey(tmp_path, durable=False).start()
     client = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=2, socket_connect_timeout=1)
     queue_jobs(JobQueue(client), "segmentation", 9)
-    deployments, clock, metrics = (
-        Deployments(**{"consumer-segmentation": 0, "tfserving": 0}),
-        Clock(),
-        AutoscalerMetrics(),
-    )
-    scaler = Autoscaler(TARGETS, BacklogReader(client), deployments, metrics, clock)
+    r = rig(client)
+    scaler, deployments, clock, metrics = r.scaler, r.deployments, r.clock, r.metrics
     scaler.step()
     assert deployments.replicas == {"consumer-segmentation": 5, "tfserving": 1}
     server.stop()
@@ -151,12 +162,8 @@ def test_redis_down_keeps_the_replicas_and_says_so(tmp_path: Path, caplog: pytes
 
 def test_api_server_down_patches_nothing_and_recovers(valkey: EmbeddedValkey, caplog: pytest.LogCaptureFixture) -> None:
     client = connect_redis(fresh_redis_url(valkey))
-    deployments, clock, metrics = (
-        Deployments(**{"consumer-segmentation": 2, "tfserving": 1}),
-        Clock(),
-        AutoscalerMetrics(),
-    )
-    scaler = Autoscaler(TARGETS, BacklogReader(client), deployments, metrics, clock)
+    r = rig(client, consumers=2, tfserving=1)
+    scaler, deployments, clock, metrics = r.scaler, r.deployments, r.clock, r.metrics
     queue_jobs(JobQueue(client), "segmentation", 30)
     deployments.down = True
     caplog.set_level(logging.INFO, logger="cellkiosk.autoscaler")
@@ -194,6 +201,5 @@ def test_a_failed_patch_is_tried_again(valkey: EmbeddedValkey) -> None:
 def test_dry_run_decides_but_never_patches(valkey: EmbeddedValkey) -> None:
     client = connect_redis(fresh_redis_url(valkey))
     queue_jobs(JobQueue(client), "segmentation", 3)
-    deployments = Deployments(**{"consumer-segmentation": 0, "tfserving": 0})
-    decisions = Autoscaler(TARGETS, BacklogReader(client), deployments, AutoscalerMetrics(), Clock(), True).step()
-    assert [d.replicas for d in decisions] == [2, 1] and deployments.patches == []
+    r = rig(client, dry_run=True)
+    assert [d.replicas for d in r.scaler.step()] == [2, 1] and r.deployments.patches == []
