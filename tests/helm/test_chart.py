@@ -211,6 +211,26 @@ def test_settings_are_real_and_secrets_stay_out_of_the_configmap(helm_check: Hel
         assert "CELLKIOSK_SECRET_KEY" in secret["data"]
 
 
+@pytest.mark.parametrize("values", VALUES_FILES)
+def test_every_service_starts_from_the_configmap(
+    helm_check: HelmCheck, values: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (config,) = kinds(helm_check.docs(values), "ConfigMap")
+    for key, value in config["data"].items():
+        monkeypatch.setenv(key, value)
+    gateway, consumer = GatewaySettings(), ConsumerSettings()  # a bad value raises, naming it
+    assert gateway.max_upload_bytes == 2 * 1024**3 and gateway.job_ttl_s == 604800
+    assert consumer.tfserving_give_up_s == (900 if "CELLKIOSK_TFSERVING_ADDRESS" in config["data"] else 600)
+    autoscaler = next(
+        (d for d in kinds(helm_check.docs(values), "Deployment") if d["metadata"]["name"].endswith("autoscaler")), None
+    )
+    if autoscaler is not None:
+        for env in autoscaler["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if "value" in env:
+                monkeypatch.setenv(env["name"], env["value"])
+        assert AutoscalerSettings().targets
+
+
 def test_values_hold_no_secret_by_default() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["secrets"] == {"existingSecret": "", "apiKeys": []}
