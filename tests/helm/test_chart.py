@@ -124,6 +124,7 @@ def test_keda_scales_every_consumer_and_tf_serving_from_the_consumer_group(helm_
         assert spec["cooldownPeriod"] > 0 and spec["pollingInterval"] > 0, name
         behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
         assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
+        assert {"type": "Pods", "value": 1000, "periodSeconds": 15} in behavior["scaleUp"]["policies"]  # at once
         assert behavior["scaleDown"]["stabilizationWindowSeconds"] > 0
         for trigger in spec["triggers"]:
             meta = trigger["metadata"]

@@ -5,7 +5,8 @@ advanced:
     behavior:
       scaleUp:
         stabilizationWindowSeconds: 0
-        policies: [{type: Percent, value: 1000, periodSeconds: 15}]
+        selectPolicy: Max
+        policies: [{type: Percent, value: 1000, periodSeconds: 15}, {type: Pods, value: 1000, periodSeconds: 15}]
       scaleDown:
         stabilizationWindowSeconds: {{ .Values.autoscaling.scaleDownWindowSeconds }}
         policies: [{type: Percent, value: 50, periodSeconds: {{ .Values.autoscaling.periodSeconds }}}]
