@@ -1,4 +1,5 @@
-"""A stand-in for the API server's scale subresource: no kube-apiserver can run here.
+"""Fixtures of the autoscaler's tests: one database of the session's valkey, and a stand-in for the API
+server's scale subresource (no kube-apiserver can run here).
 
 A small HTTP server on 127.0.0.1 answers the two calls the autoscaler makes (GET and PATCH
 ``/apis/apps/v1/namespaces/NS/deployments/NAME/scale``) and records them, so the tests check the real
@@ -14,8 +15,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import redis
 
-from cellkiosk.core.embedded import free_port
+from cellkiosk.core.embedded import EmbeddedValkey, free_port
+from cellkiosk.core.queue import connect_redis
+from tests.fixtures.platform import fresh_redis_url
+
+
+@pytest.fixture(scope="session")
+def autoscaler_redis_url(valkey: EmbeddedValkey) -> str:
+    """One logical database of the session's valkey for every autoscaler test (there are only 15 to share)."""
+    return fresh_redis_url(valkey)
+
+
+@pytest.fixture
+def client(autoscaler_redis_url: str) -> Iterator[redis.Redis]:
+    """A client on that database, emptied."""
+    connection = connect_redis(autoscaler_redis_url, socket_timeout_s=5)
+    connection.flushdb()
+    yield connection
+    connection.close()
+
 
 PATH = "/apis/apps/v1/namespaces/lab/deployments/{}/scale"
 

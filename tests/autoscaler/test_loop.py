@@ -20,9 +20,8 @@ from cellkiosk.autoscaler.loop import Autoscaler
 from cellkiosk.autoscaler.metrics import AutoscalerMetrics
 from cellkiosk.core.embedded import EmbeddedValkey
 from cellkiosk.core.jobs import Job, JobType
-from cellkiosk.core.queue import JobQueue, connect_redis
+from cellkiosk.core.queue import JobQueue
 from cellkiosk.core.settings import ScaleTarget
-from tests.fixtures.platform import fresh_redis_url
 
 
 class Deployments:
@@ -89,8 +88,7 @@ def queue_jobs(queue: JobQueue, job_type: str, n: int) -> None:
         queue.create(Job(type=job_type, model="nuclear", input="uploads/x/a.tif"))
 
 
-def test_backlog_is_lag_plus_pending(valkey: EmbeddedValkey) -> None:
-    client = connect_redis(fresh_redis_url(valkey))
+def test_backlog_is_lag_plus_pending(client: redis.Redis) -> None:
     queue, reader = JobQueue(client), BacklogReader(client)
     assert reader.backlog("segmentation") == 0  # no stream yet
     queue_jobs(queue, "segmentation", 5)
@@ -105,8 +103,7 @@ def test_backlog_is_lag_plus_pending(valkey: EmbeddedValkey) -> None:
     assert reader.backlogs(["segmentation", "tracking"]) == {"segmentation": 4, "tracking": 0}
 
 
-def test_the_loop_scales_from_the_queue_and_back_to_zero(valkey: EmbeddedValkey) -> None:
-    client = connect_redis(fresh_redis_url(valkey))
+def test_the_loop_scales_from_the_queue_and_back_to_zero(client: redis.Redis) -> None:
     queue = JobQueue(client)
     queue.ensure_group("segmentation")
     r = rig(client)
@@ -160,8 +157,7 @@ def test_redis_down_keeps_the_replicas_and_says_so(tmp_path: Path, caplog: pytes
     assert metrics.registry.get_sample_value("cellkiosk_autoscaler_errors_total", {"source": "redis"}) == 40
 
 
-def test_api_server_down_patches_nothing_and_recovers(valkey: EmbeddedValkey, caplog: pytest.LogCaptureFixture) -> None:
-    client = connect_redis(fresh_redis_url(valkey))
+def test_api_server_down_patches_nothing_and_recovers(client: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
     r = rig(client, consumers=2, tfserving=1)
     scaler, deployments, clock, metrics = r.scaler, r.deployments, r.clock, r.metrics
     queue_jobs(JobQueue(client), "segmentation", 30)
@@ -177,8 +173,7 @@ def test_api_server_down_patches_nothing_and_recovers(valkey: EmbeddedValkey, ca
     assert metrics.registry.get_sample_value("cellkiosk_autoscaler_errors_total", {"source": "kubernetes"}) == 2
 
 
-def test_a_failed_patch_is_tried_again(valkey: EmbeddedValkey) -> None:
-    client = connect_redis(fresh_redis_url(valkey))
+def test_a_failed_patch_is_tried_again(client: redis.Redis) -> None:
     queue_jobs(JobQueue(client), JobType.TRACKING.value, 3)
 
     class PatchFails(Deployments):
@@ -198,8 +193,7 @@ def test_a_failed_patch_is_tried_again(valkey: EmbeddedValkey) -> None:
     assert deployments.replicas["tfserving"] == 1
 
 
-def test_dry_run_decides_but_never_patches(valkey: EmbeddedValkey) -> None:
-    client = connect_redis(fresh_redis_url(valkey))
+def test_dry_run_decides_but_never_patches(client: redis.Redis) -> None:
     queue_jobs(JobQueue(client), "segmentation", 3)
     r = rig(client, dry_run=True)
     assert [d.replicas for d in r.scaler.step()] == [2, 1] and r.deployments.patches == []

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import redis
 
-from cellkiosk.core.embedded import EmbeddedValkey, free_port
+from cellkiosk.core.embedded import free_port
 from cellkiosk.core.jobs import Job
-from cellkiosk.core.queue import JobQueue, connect_redis
+from cellkiosk.core.queue import JobQueue
 from tests.autoscaler.conftest import ScaleServer, kubeconfig
-from tests.fixtures.platform import fresh_redis_url
 
 TARGETS = [
     {"deployment": "cellkiosk-tfserving", "queues": ["segmentation"], "items_per_replica": 10, "max_replicas": 3},
@@ -34,12 +34,13 @@ def wait_for(predicate: object, timeout_s: float = 30.0) -> None:
 
 
 def test_the_process_scales_serves_metrics_and_stops_on_sigterm(
-    valkey: EmbeddedValkey,
+    autoscaler_redis_url: str,
+    client: redis.Redis,
     server: ScaleServer,
     tmp_path: Path,  # noqa: F811
 ) -> None:
-    redis_url = fresh_redis_url(valkey)
-    queue = JobQueue(connect_redis(redis_url))
+    redis_url = autoscaler_redis_url
+    queue = JobQueue(client)
     for _ in range(25):
         queue.create(Job(type="segmentation", model="nuclear", input="uploads/x/a.tif"))
     port = free_port()
