@@ -27,10 +27,7 @@ from cellkiosk.postprocess.deep_watershed import WatershedParams
 # Candidate nuclear diameters (px of the image), a geometric ladder over what microscopes give; x2 apart, so
 # any diameter is within 1.41x of one, inside the scale jitter the model was trained with.
 CANDIDATES_PX: tuple[float, ...] = tuple(6.0 * 2**i for i in range(7))  # 6 .. 384 px
-# Side of the window the model sees at each candidate (network px): ~5 nuclei across at the right candidate.
-# Chosen on DSB2018 val fluorescence (57 images): 96, 128 and 160 px gave 91 %, 86 % and 91 % within 25 %;
-# 96 px costs a third of 160 px.
-WINDOW_PX = 96
+WINDOW_PX = 160  # side of the window the model sees at each candidate (in network pixels)
 REFINE_TOLERANCE = 1.15  # a candidate whose measured diameter is this close needs no refining pass
 CONSISTENT_RATIO = 2**0.5  # measured within half a ladder step of the candidate: the model sees such nuclei
 MIN_OBJECTS = 3
@@ -123,9 +120,8 @@ def estimate_diameter(
     nuclei; nuclei never hide inside smaller ones), else the candidate closest to consistent. The
     candidates are tried from the largest down, one window each, and the first consistent one ends
     the search (the same winner as trying them all). Unless it agrees within
-    :data:`REFINE_TOLERANCE`, one more pass at the measured diameter refines it. At most eight
-    96 px windows (0.07 megapixel of network input), whatever the image's size; large nuclei end
-    the search soonest.
+    :data:`REFINE_TOLERANCE`, one more pass at the measured diameter refines it. At most 0.2
+    megapixel of network input, whatever the image's size; large nuclei end the search soonest.
     """
     target = card.inputs.diameter_px
     if target is None:
