@@ -54,14 +54,14 @@ helm-check: $(STAMP) ## the Helm chart offline: lint --strict, template 4 values
 simulate: $(STAMP) ## capacity and cost of 10^6 1-MP images on Kubernetes (benchmarks/results/million-1mp.*, docs/capacity/)
 	$(BIN)/cellkiosk simulate benchmarks/scenarios/million-1mp.yaml --sweep-gpus 5 10 40 --sweep-gpu-s-per-mp 0.025 0.1 0.2
 
-train: $(STAMP) ## train (or resume) nuclear:2's recipe into runs/nuclear-v2 (docs/nuclear-model.md)
-	$(BIN)/cellkiosk train --out runs/nuclear-v2 --init models/nuclear/1 --diameter 17 --ctc-seg \
+train: $(STAMP) ## train (or resume) nuclear:3's recipe into runs/nuclear-v3 (docs/nuclear-model.md)
+	$(BIN)/cellkiosk train --out runs/nuclear-v3 --init models/nuclear/2 --diameter 17 --ctc-seg \
 	  --ctc ../shared/data/ctc/Fluo-N2DH-SIM+/01 --ctc ../shared/data/ctc/Fluo-N2DH-GOWT1/01 --ctc-share 0.2 \
-	  --epochs 28 --steps 100 --lr 1e-3 --min-lr 3e-5
+	  --object-gain 0.5 --epochs 10 --steps 100 --lr 5e-4 --min-lr 2e-5
 
 evaluate: $(STAMP) ## score the default nuclear model (a job with no params) on DSB2018 val and on coelho2009
-	$(BIN)/cellkiosk evaluate --model models/nuclear/2 --split val
-	$(BIN)/cellkiosk evaluate --model models/nuclear/2 --data ../shared/data/coelho2009 --split test --group-by cell_line
+	$(BIN)/cellkiosk evaluate --model models/nuclear/3 --split val
+	$(BIN)/cellkiosk evaluate --model models/nuclear/3 --data ../shared/data/coelho2009 --split test --group-by cell_line
 
 clean: ## remove the embedded platform's state (.cellkiosk/) and caches
 	rm -rf .cellkiosk .pytest_cache .mypy_cache .ruff_cache

@@ -43,7 +43,7 @@ def test_status_download_cancel_models(platform: Platform, tmp_path: Path, capsy
     assert "no model 'nope' for segmentation here (installed: nuclear, nuclear-timelapse)" in capsys.readouterr().err
     assert cli(platform, "models") == 0
     out = capsys.readouterr().out
-    assert "nuclear v2" in out and "segmentation" in out  # the newest version of each model
+    assert "nuclear v3" in out and "segmentation" in out  # the newest version of each model
     client.wait(busy, timeout_s=120)
 
 

@@ -152,10 +152,16 @@ def _recipe(config: dict[str, Any]) -> dict[str, Any]:
         "size_normalization": f"every image resized so its median nucleus is {config['diameter_px']} px across",
         "augmentation": f"scale jitter {config['scale_min']}-{config['scale_max']} (log-uniform), crowded crops "
         "(most touching of 3 candidates, half the time), flips, 90 degree rotations, blur, illumination gradient, "
-        "gamma, contrast/offset, gaussian noise",
+        "gamma, contrast/offset, gaussian noise" + _object_gain(config),
         "targets": "foreground (BCE, masked where a sparse SEG frame is unannotated) + per-cell inner distance "
         "scaled to 1 at the centre (5 x MSE, x4 on borders between touching nuclei)",
     }
+
+
+def _object_gain(config: dict[str, Any]) -> str:
+    """The per-nucleus brightness augmentation, when the run used it."""
+    share = config.get("object_gain_p") or 0.0
+    return f", each nucleus's own brightness 0.3-1.5x (log-uniform) on {share:.0%} of crops" if share else ""
 
 
 def export_and_measure(
