@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
 from cellkiosk.consumer.worker import Worker
-from cellkiosk.core.jobs import Job, JobStatus, dead_letter_key, job_key
+from cellkiosk.core.jobs import CONSUMER_GROUP, Job, JobStatus, dead_letter_key, job_key, queue_key
 from tests.fixtures.platform import Platform, start_worker
 from tests.integration.conftest import VAL_SMALL, val_png
 
@@ -42,6 +44,7 @@ def test_redelivered_finished_job_is_acked_not_rerun(make_platform: Any) -> None
     delivery = p.queue.claim("segmentation", "direct", 100, 60)
     assert delivery is not None
     worker.handle(delivery)
+    worker.finisher.wait()  # the upload runs on the finisher thread
     done = p.queue.get(job.id)
     assert done is not None and done.status == JobStatus.DONE and done.attempts == 1
     assert set(done.timings) >= {"download", "preprocess", "predict", "postprocess", "measure", "upload"}
@@ -52,3 +55,30 @@ def test_redelivered_finished_job_is_acked_not_rerun(make_platform: Any) -> None
     after = p.queue.get(job.id)
     assert after is not None and after.attempts == 1 and after.finished_at == done.finished_at
     assert p.queue.depth("segmentation") == 0
+
+
+def run_one(p: Platform, worker: Worker, key: str) -> tuple[Job, dict[str, bytes]]:
+    """Create, claim and handle one segmentation job; the finished job and its archive's members."""
+    job = p.queue.create(Job(type="segmentation", model="nuclear", input=key))
+    delivery = p.queue.claim("segmentation", "direct", 100, 60)
+    assert delivery is not None and delivery.job_id == job.id
+    worker.handle(delivery)
+    worker.finisher.wait()
+    done = p.queue.get(job.id)
+    assert done is not None and done.status == JobStatus.DONE and done.output, done
+    with zipfile.ZipFile(io.BytesIO(p.storage.get_bytes(done.output))) as zf:
+        return done, {name: zf.read(name) for name in zf.namelist()}
+
+
+def test_finishing_in_background_changes_no_result_and_acks_after_the_upload(make_platform: Any) -> None:
+    key_name = f"{VAL_SMALL}_labels.tif"  # identical bytes: the same labels
+    results = {}
+    for background in (False, True):
+        p, worker = idle_worker(make_platform, finish_in_background=background)
+        done, members = run_one(p, worker, p.upload(val_png(VAL_SMALL)))
+        assert p.queue.redis.xpending(queue_key("segmentation"), CONSUMER_GROUP)["pending"] == 0  # acked
+        assert {"decode", "encode", "upload"} <= set(done.timings)
+        results[background] = members
+    assert results[True][key_name] == results[False][key_name]
+    assert results[True]["cells.csv"] == results[False]["cells.csv"]
+    assert results[True][f"{VAL_SMALL}_overlay.png"] == results[False][f"{VAL_SMALL}_overlay.png"]
