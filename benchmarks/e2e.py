@@ -133,6 +133,15 @@ def stage_means(jobs: list[Job]) -> dict[str, float]:
     return out
 
 
+def busy_s(jobs: list[Job]) -> float:
+    """Seconds in which at least one job ran (a job's upload may overlap the next job's compute)."""
+    busy, end = 0.0, float("-inf")
+    for start, finish in sorted((j["started_at"], j["finished_at"]) for j in jobs):
+        busy += max(0.0, finish - max(start, end))
+        end = max(end, finish)
+    return busy
+
+
 def on_platform(args: argparse.Namespace, samples: list[Sample], params: dict[str, Any]) -> dict[str, Any]:
     """Run the N jobs on a warm embedded platform; wall time, MP/s, per-job stage means and idle time."""
     with Platform(args.port, 1) as plat, httpx.Client(base_url=plat.base_url, timeout=60.0) as client:
@@ -148,12 +157,11 @@ def on_platform(args: argparse.Namespace, samples: list[Sample], params: dict[st
     if bad:
         raise SystemExit(f"jobs failed: {bad}")
     wall = max(j["finished_at"] for j in jobs) - started
-    busy = sum(j["finished_at"] - j["started_at"] for j in jobs)
     return {
         "startup_s": round(startup, 2),
         "wall_s": round(wall, 3),
         "megapixels_per_s": round(sum(s.megapixels for s in samples) / wall, 4),
-        "consumer_idle_s": round(wall - busy, 3),  # wall time in which the consumer ran no job
+        "consumer_idle_s": round(wall - busy_s(jobs), 3),  # wall time in which the consumer ran no job
         "stage_mean_s": stage_means(jobs),
         "jobs": len(jobs),
     }
@@ -179,7 +187,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     samples = pick_images(args.data.resolve(), args.split, args.modality, args.images)
     params = job_params(args.diameter)
-    load_start = os.getloadavg()[0]
     before = in_process(samples, params, args.model)
     platform = on_platform(args, samples, params)
     after = in_process(samples, params, args.model)
