@@ -9,8 +9,9 @@ coelho2009, 1.4 MP each) and the same job parameters:
   by one job; each image is uploaded through the REST API and its job created at once, and the wall time runs
   from the first upload to the last job's end (server clock). Each job's stage timings give the breakdown.
 
-The in-process side runs before and after the platform (the machine is shared; their mean is the
-reference). ``efficiency`` = platform MP/s / in-process MP/s.
+The machine is shared, so the two alternate: in process, platform, in process, ... (``--rounds`` platform
+passes, each between two in-process passes, on one warm platform). ``efficiency`` = platform MP/s over
+all its passes / in-process MP/s over all of its passes; each round's own ratio is recorded too.
 Usage: ``.venv/bin/python -m benchmarks.e2e --images N [--diameter auto|PX] [--out FILE]``; the last line is
 ``efficiency=R platform_mpx_s=X inprocess_mpx_s=Y``. Writes ``benchmarks/results/e2e_<data>_<diameter>.json``.
 """
@@ -22,6 +23,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +52,8 @@ def job_params(diameter: str) -> dict[str, Any]:
     return {} if diameter == "auto" else {"diameter": float(diameter)}
 
 
-def in_process(samples: list[Sample], params: dict[str, Any], model: str | None) -> dict[str, Any]:
-    """Seconds per stage and MP/s of the job's computation on every sample, in this (warm) process."""
+def in_process(params: dict[str, Any], model: str | None) -> Callable[[list[Sample]], dict[str, Any]]:
+    """A runner of the job's computation in this process (model loaded once): seconds per stage and MP/s."""
     from cellkiosk.core.params import SegmentationParams, validate_params
     from cellkiosk.core.settings import ConsumerSettings
     from cellkiosk.imaging.channels import drop_alpha, select_channels
@@ -96,18 +98,19 @@ def in_process(samples: list[Sample], params: dict[str, Any], model: str | None)
             measure_cells(labels, raw[i], sample.path.name, frame=i)
             lap("measure")
 
-    one(samples[0], {})  # warm-up: model load, kernels
-    stages: dict[str, float] = {}
-    start = time.perf_counter()
-    for sample in samples:
-        one(sample, stages)
-    wall = time.perf_counter() - start
-    mp = sum(s.megapixels for s in samples)
-    return {
-        "wall_s": round(wall, 3),
-        "megapixels_per_s": round(mp / wall, 4),
-        "stage_mean_s": {k: round(stages.get(k, 0.0) / len(samples), 4) for k in INPROCESS_STAGES},
-    }
+    def run(samples: list[Sample]) -> dict[str, Any]:
+        stages: dict[str, float] = {}
+        start = time.perf_counter()
+        for sample in samples:
+            one(sample, stages)
+        wall = time.perf_counter() - start
+        return {
+            "wall_s": round(wall, 3),
+            "megapixels_per_s": round(sum(s.megapixels for s in samples) / wall, 4),
+            "stage_mean_s": {k: round(stages.get(k, 0.0) / len(samples), 4) for k in INPROCESS_STAGES},
+        }
+
+    return run
 
 
 def submit_all(client: httpx.Client, samples: list[Sample], params: dict[str, Any]) -> tuple[float, list[str]]:
@@ -142,28 +145,50 @@ def busy_s(jobs: list[Job]) -> float:
     return busy
 
 
-def on_platform(args: argparse.Namespace, samples: list[Sample], params: dict[str, Any]) -> dict[str, Any]:
-    """Run the N jobs on a warm embedded platform; wall time, MP/s, per-job stage means and idle time."""
+def platform_pass(client: httpx.Client, samples: list[Sample], params: dict[str, Any]) -> dict[str, Any]:
+    """The N jobs on the warm platform: wall time (first upload to last job's end), MP/s, the finished jobs."""
+    started, ids = submit_all(client, samples, params)
+    finished = wait_all(client, ids)
+    jobs = [finished[i] for i in ids]
+    bad = [(j.get("input_name"), j.get("error")) for j in jobs if j["status"] != "done"]
+    if bad:
+        raise SystemExit(f"jobs failed: {bad}")
+    wall = max(j["finished_at"] for j in jobs) - started
+    return {"wall_s": round(wall, 3), "megapixels_per_s": round(sum(s.megapixels for s in samples) / wall, 4),
+            "consumer_idle_s": round(wall - busy_s(jobs), 3), "jobs": jobs}  # fmt: skip
+
+
+def rounds(args: argparse.Namespace, samples: list[Sample], params: dict[str, Any]) -> dict[str, Any]:
+    """In process, then platform, then in process, ``args.rounds`` times (both sides share the machine's
+    noisy moments); totals, per-round efficiencies and the stage means of every platform job."""
+    local = in_process(params, args.model)
+    local(samples[:1])  # warm-up: model load, kernels
+    mp = sum(s.megapixels for s in samples)
     with Platform(args.port, 1) as plat, httpx.Client(base_url=plat.base_url, timeout=60.0) as client:
         startup = plat.wait_ready(client)
         key = upload(client, samples[0].path.name, samples[0].path.read_bytes(), "image/png")
         warm = wait_all(client, [create_job(client, key)])
         if any(j["status"] != "done" for j in warm.values()):
             raise SystemExit(f"warm-up job failed: {list(warm.values())}")
-        started, ids = submit_all(client, samples, params)
-        finished = wait_all(client, ids)
-    jobs = [finished[i] for i in ids]
-    bad = [(j.get("input_name"), j.get("error")) for j in jobs if j["status"] != "done"]
-    if bad:
-        raise SystemExit(f"jobs failed: {bad}")
-    wall = max(j["finished_at"] for j in jobs) - started
+        inproc, passes = [local(samples)], []
+        for _ in range(args.rounds):
+            passes.append(platform_pass(client, samples, params))
+            inproc.append(local(samples))
+    ratios = [p["megapixels_per_s"] * 2 / (a["megapixels_per_s"] + b["megapixels_per_s"])
+              for p, a, b in zip(passes, inproc, inproc[1:], strict=False)]  # fmt: skip
+    jobs = [j for p in passes for j in p.pop("jobs")]
+    platform_wall, inproc_wall = sum(p["wall_s"] for p in passes), sum(a["wall_s"] for a in inproc)
     return {
         "startup_s": round(startup, 2),
-        "wall_s": round(wall, 3),
-        "megapixels_per_s": round(sum(s.megapixels for s in samples) / wall, 4),
-        "consumer_idle_s": round(wall - busy_s(jobs), 3),  # wall time in which the consumer ran no job
-        "stage_mean_s": stage_means(jobs),
-        "jobs": len(jobs),
+        "inprocess_passes": inproc,
+        "platform_passes": passes,
+        "round_efficiencies": [round(r, 3) for r in ratios],
+        "inprocess_mpx_s": round(mp * len(inproc) / inproc_wall, 4),
+        "platform": {
+            "megapixels_per_s": round(mp * len(passes) / platform_wall, 4),
+            "wall_s": round(platform_wall / len(passes), 3),
+            "stage_mean_s": stage_means(jobs),
+        },  # fmt: skip
     }
 
 
@@ -176,6 +201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--modality", default="fluorescence")
     p.add_argument("--diameter", default="auto", help="params.diameter of every job: auto (no params) or px")
     p.add_argument("--model", default=None, help="name:version; default: the store's default segmentation model")
+    p.add_argument("--rounds", type=int, default=3, help="platform passes, each between two in-process passes")
+    p.add_argument("--code-commit", help="the commit of the cellkiosk code on PYTHONPATH, when not this checkout's")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     args.port = free_port()
@@ -183,37 +210,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """In process, platform, in process again; print the record and the efficiency line."""
+    """Alternate in process and platform; print the record and the efficiency line."""
     args = parse_args(argv)
     samples = pick_images(args.data.resolve(), args.split, args.modality, args.images)
     params = job_params(args.diameter)
-    before = in_process(samples, params, args.model)
-    platform = on_platform(args, samples, params)
-    after = in_process(samples, params, args.model)
-    reference = (before["megapixels_per_s"] + after["megapixels_per_s"]) / 2
+    measured = rounds(args, samples, params)
     record = {
         "benchmark": "e2e",
         "machine": machine() | {"loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit(),
+        "code_commit": args.code_commit or commit(),
         "command": f".venv/bin/python -m benchmarks.e2e --images {args.images} --diameter {args.diameter}"
         + (f" --data {args.data}" if args.data != REPO.parent / "shared/data/coelho2009" else ""),
         "data": args.data.name,
         "images": len(samples),
         "megapixels": round(sum(s.megapixels for s in samples), 3),
         "params": params,
-        "inprocess_before": before,
-        "inprocess_after": after,
-        "inprocess_mpx_s": round(reference, 4),
-        "platform": platform,
-        "efficiency": round(platform["megapixels_per_s"] / reference, 3),
+        "rounds": args.rounds,
+        **measured,
+        "efficiency": round(measured["platform"]["megapixels_per_s"] / measured["inprocess_mpx_s"], 3),
     }
     out = args.out or RESULTS / f"e2e_{args.data.name}_{args.diameter}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     print(
-        f"efficiency={record['efficiency']} platform_mpx_s={platform['megapixels_per_s']} "
+        f"efficiency={record['efficiency']} platform_mpx_s={record['platform']['megapixels_per_s']} "
         f"inprocess_mpx_s={record['inprocess_mpx_s']}"
     )
 
