@@ -43,6 +43,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 bench: $(STAMP) ## speed and accuracy benchmarks (records in benchmarks/results/, quoted in the README)
 	$(BIN)/python benchmarks/segmentation_speed.py
 	$(BIN)/python benchmarks/platform_throughput.py
+	$(BIN)/python benchmarks/size_job_share.py
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
 	$(BIN)/python -m benchmarks.e2e --images 12
