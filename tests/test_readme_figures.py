@@ -17,3 +17,11 @@ def test_readme_quotes_the_nuclear_cards() -> None:
 def test_readme_quotes_the_tracking_card() -> None:
     table = tracking_table()
     assert "TRA" in table and table in README.read_text(), "run: python benchmarks/card_tables.py"
+
+
+def test_readme_quotes_the_performance_records() -> None:
+    from benchmarks.perf_tables import efficiency_table, stage_table, viewer_table, watershed_table
+
+    text = README.read_text()
+    for table in (efficiency_table(), stage_table(), watershed_table(), viewer_table()):
+        assert table in text, f"run: python -m benchmarks.perf_tables\n{table}"

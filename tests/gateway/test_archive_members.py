@@ -41,6 +41,7 @@ def archive(stack: np.ndarray, compress_type: int) -> bytes:
 
 
 @pytest.mark.parametrize("compress_type", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+@pytest.mark.slow
 def test_one_page_of_a_tiff_member_equals_the_movie_frame(storage: Storage, compress_type: int) -> None:
     stack = movie()
     storage.put_bytes("results/j/r.zip", archive(stack, compress_type))
@@ -53,6 +54,7 @@ def test_one_page_of_a_tiff_member_equals_the_movie_frame(storage: Storage, comp
 
 
 @pytest.mark.parametrize(("frame", "most"), [(0, 0.1), (FRAMES - 1, 0.75)])
+@pytest.mark.slow
 def test_ranged_reads_fetch_a_fraction_of_the_object(s3_storage: Storage, frame: int, most: float) -> None:
     """Frame 0 costs its own bytes; a later frame also walks the IFD chain of the frames before it."""
     stack = movie()
