@@ -105,6 +105,24 @@ def viewer_table() -> str:
     return "\n".join(lines)
 
 
+def backends_table() -> str:
+    """Raw network seconds per megapixel per backend and batch size, and the largest difference from TF."""
+    r = record("backends.json")
+    rows = r["backends"]
+    batches = next(iter(v["s_per_mp_by_batch"] for v in rows.values() if "s_per_mp_by_batch" in v))
+    lines = ["| backend (float32, 512 px tiles) | " + " | ".join(f"batch {b}" for b in batches)
+             + " | max abs diff vs TF |", "| --- |" + " --- |" * (len(batches) + 1)]  # fmt: skip
+    for name, row in rows.items():
+        if "error" in row:
+            lines.append(f"| {name} | failed: {row['error']} |")
+            continue
+        cells = " | ".join(f"{row['s_per_mp_by_batch'][b]:.2f} s/MP" for b in batches)
+        lines.append(f"| {name} | {cells} | {row['max_abs_diff_vs_tf']:.1e} |")
+    lines.append(f"\n`backends.json`: {r['date'][:10]}, `{r['commit']}`, load {r['loadavg_1m_at_start']}, "
+                 f"`{r['model']}`, each backend in its own process.")  # fmt: skip
+    return "\n".join(lines)
+
+
 def plot(out: Path = PLOT) -> None:
     """Stacked bars: mean seconds per image of each stage, per run, with the wall time per image marked."""
     import matplotlib
@@ -137,7 +155,8 @@ def plot(out: Path = PLOT) -> None:
 
 def main() -> None:
     """Print the tables, write the plot."""
-    print(efficiency_table(), stage_table(), watershed_table(), viewer_table(), sep="\n\n")
+    tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table())
+    print(*tables, sep="\n\n")
     plot()
     print(f"\nwrote {PLOT.relative_to(REPO)}")
 
