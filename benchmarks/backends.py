@@ -1,11 +1,12 @@
 """Raw model throughput per predictor backend: TensorFlow, ONNX Runtime, OpenVINO, batches of 1-8 tiles.
 
-Each backend runs in a process of its own (one library's thread pool must not slow another), on the
-same batches: 512 x 512 tiles of the normalized DSB2018 val mosaic (``segmentation_speed.mosaic``),
-float32. Seconds per megapixel are the median of ``--repeats`` calls after a warm-up call; the
-largest absolute difference from TensorFlow's output on the same batch is recorded per backend
-(the issue's bar for a default: at most 1e-4).
-The ONNX file is exported once by tf2onnx (``--onnx``); OpenVINO reads the SavedModel itself.
+Each backend runs in a process of its own (one library's thread pool must not slow another), twice (in
+order, then reversed; the faster pass counts, as the machine is shared), on the same batches:
+512 x 512 tiles of the normalized DSB2018 val mosaic (``segmentation_speed.mosaic``), float32.
+Seconds per megapixel are the median of ``--repeats`` calls after a warm-up call; the largest
+absolute difference from TensorFlow's output on the same batch is recorded per backend (the
+issue's bar for a default: at most 1e-4).
+The ONNX file is exported once by tf2onnx (``--onnx``); ONNX Runtime and OpenVINO both run it.
 Usage: ``python -m benchmarks.backends [--repeats 5]``; writes ``benchmarks/results/backends.json``.
 """
 
@@ -42,6 +43,17 @@ def tiles(n: int) -> np.ndarray:
     return np.stack([image[y * TILE : (y + 1) * TILE, x * TILE : (x + 1) * TILE] for y, x in spots[:n]] * 2)[:n]
 
 
+def installed_mb(package: str) -> float | None:
+    """Disk size of an installed package's folder, in MB (what a consumer image carries for it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return round(sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1e6, 1)
+
+
 def runner(backend: str, model_dir: Path, onnx: Path) -> Any:
     """A function batch -> heads for one backend."""
     if backend == "tensorflow":
@@ -55,12 +67,10 @@ def runner(backend: str, model_dir: Path, onnx: Path) -> Any:
         session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: x})[0]
-    if backend == "openvino":
+    if backend == "openvino":  # from the ONNX export: its SavedModel reader fails on VarHandleOp here
         import openvino as ov
 
-        compiled = ov.Core().compile_model(
-            ov.convert_model(str(model_dir / "saved_model")), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
-        )
+        compiled = ov.Core().compile_model(str(onnx), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return lambda x: compiled(x)[0]
     raise ValueError(backend)
 
@@ -106,7 +116,8 @@ def main() -> None:
                        check=True, capture_output=True)  # fmt: skip
     load = round(os.getloadavg()[0], 2)
     per_backend: dict[str, Any] = {}
-    for backend in ("tensorflow", "onnxruntime", "openvino"):
+    order = ("tensorflow", "onnxruntime", "openvino")
+    for backend in order + order[::-1]:  # twice, the second time reversed: a load spike hits one pass
         out = tmp / f"{backend}.json"
         cmd = [sys.executable, "-m", "benchmarks.backends", "--child", backend, str(out), "--model", str(args.model),
                "--onnx", str(onnx), "--repeats", str(args.repeats)]  # fmt: skip
@@ -114,7 +125,10 @@ def main() -> None:
         if done.returncode:
             per_backend[backend] = {"error": done.stderr.strip().splitlines()[-1:]}
             continue
-        per_backend[backend] = {"s_per_mp_by_batch": json.loads(out.read_text())}
+        times = json.loads(out.read_text())
+        row = per_backend.setdefault(backend, {"s_per_mp_by_batch": times})
+        if "s_per_mp_by_batch" in row:  # the faster of the two passes
+            row["s_per_mp_by_batch"] = {n: min(t, row["s_per_mp_by_batch"][n]) for n, t in times.items()}
     reference = np.load(tmp / "tensorflow.npy")
     for backend, row in per_backend.items():
         if "error" not in row:
@@ -130,6 +144,7 @@ def main() -> None:
         "tile_px": TILE,
         "precision": "float32",
         "backends": per_backend,
+        "installed_mb": {name: installed_mb(name) for name in ("tensorflow", "onnxruntime", "openvino")},
     }
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))

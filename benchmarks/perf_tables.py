@@ -123,6 +123,17 @@ def backends_table() -> str:
     return "\n".join(lines)
 
 
+def test_fast_line() -> str:
+    """The ``make test-fast`` figure."""
+    r = record("test_fast.json")
+    counts = r["counts"]
+    where = f"`test_fast.json`: {r['date'][:10]}, `{r['commit']}`, load {r['loadavg_1m_at_start']}"
+    return (
+        f"`make test-fast` runs {counts['passed']} tests in **{r['wall_s']:.0f} s** (`python -m "
+        f"benchmarks.suite_time`, {where}); the {counts.get('deselected', 0)} tests marked `slow` are left out"
+    )
+
+
 def plot(out: Path = PLOT) -> None:
     """Stacked bars: mean seconds per image of each stage, per run, with the wall time per image marked."""
     import matplotlib
@@ -155,7 +166,7 @@ def plot(out: Path = PLOT) -> None:
 
 def main() -> None:
     """Print the tables, write the plot."""
-    tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table())
+    tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table(), test_fast_line())
     print(*tables, sep="\n\n")
     plot()
     print(f"\nwrote {PLOT.relative_to(REPO)}")

@@ -20,8 +20,9 @@ def test_readme_quotes_the_tracking_card() -> None:
 
 
 def test_readme_quotes_the_performance_records() -> None:
-    from benchmarks.perf_tables import efficiency_table, stage_table, viewer_table, watershed_table
+    from benchmarks import perf_tables as t
 
     text = README.read_text()
-    for table in (efficiency_table(), stage_table(), watershed_table(), viewer_table()):
+    for table in (t.efficiency_table(), t.stage_table(), t.watershed_table(), t.viewer_table(), t.backends_table(),
+                  t.test_fast_line()):  # fmt: skip
         assert table in text, f"run: python -m benchmarks.perf_tables\n{table}"
