@@ -50,6 +50,7 @@ bench: $(STAMP) ## speed and accuracy benchmarks (records in benchmarks/results/
 	$(BIN)/python -m benchmarks.e2e --images 12 --diameter 110
 	$(BIN)/python benchmarks/watershed_speed.py --before 19c1ee1
 	$(BIN)/python -m benchmarks.viewer_latency
+	$(BIN)/python -m benchmarks.backends
 	$(BIN)/python -m benchmarks.perf_tables
 
 helm-check: $(STAMP) ## the Helm chart offline: lint --strict, template 4 values files, kubernetes-validate 1.32, KEDA schema, tests
