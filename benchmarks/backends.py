@@ -105,8 +105,7 @@ def main() -> None:
     if args.child:
         child(args.child[0], args.model, args.onnx, args.repeats, Path(args.child[1]))
         return
-    from benchmarks.platform_throughput import machine
-    from benchmarks.report import commit
+    from benchmarks.records import record_head
 
     tmp = Path(tempfile.mkdtemp(prefix="cellkiosk-backends-"))
     onnx = args.onnx or tmp / "model.onnx"
@@ -134,12 +133,7 @@ def main() -> None:
         if "error" not in row:
             row["max_abs_diff_vs_tf"] = float(np.abs(np.load(tmp / f"{backend}.npy") - reference).max())
     record = {
-        "benchmark": "backends",
-        "machine": machine() | {"loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
-        "loadavg_1m_at_start": load,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": commit(),
-        "command": "python -m benchmarks.backends",
+        **record_head("backends", "python -m benchmarks.backends", load),
         "model": str(args.model.relative_to(REPO)),
         "tile_px": TILE,
         "precision": "float32",

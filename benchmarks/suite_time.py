@@ -14,8 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.platform_throughput import machine
-from benchmarks.report import commit
+from benchmarks.records import record_head
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,12 +34,7 @@ def main() -> None:
     summary = lines[-1] if lines else ""
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|deselected|errors?)", summary)}
     record = {
-        "benchmark": "test_fast",
-        "machine": machine() | {"loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
-        "loadavg_1m_at_start": load,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": commit(),
-        "command": f'.venv/bin/pytest -m "{args.marker}" (make test-fast)',
+        **record_head("test_fast", f'.venv/bin/pytest -m "{args.marker}" (make test-fast)', load),
         "wall_s": round(wall, 1),
         "exit_code": done.returncode,
         "summary": summary,
