@@ -28,7 +28,7 @@ run: $(STAMP) ## run the whole platform (PORT=8000): embedded valkey, local stor
 test: $(STAMP) ## run the whole test suite (real valkey, SeaweedFS, gRPC, TensorFlow; make helm-check's steps too)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## the suite without slow tests
+test-fast: $(STAMP) ## the suite without the tests marked slow (under 2 minutes)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
@@ -40,12 +40,18 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix services tests benchmarks
 	$(BIN)/ruff format services tests benchmarks
 
-bench: $(STAMP) ## speed and accuracy benchmarks (figures quoted in the README)
+bench: $(STAMP) ## speed and accuracy benchmarks (records in benchmarks/results/, quoted in the README)
 	$(BIN)/python benchmarks/segmentation_speed.py
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/size_job_share.py
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
+	$(BIN)/python -m benchmarks.e2e --images 12
+	$(BIN)/python -m benchmarks.e2e --images 12 --diameter 110
+	$(BIN)/python benchmarks/watershed_speed.py --before 19c1ee1
+	$(BIN)/python -m benchmarks.viewer_latency
+	$(BIN)/python -m benchmarks.backends
+	$(BIN)/python -m benchmarks.perf_tables
 
 helm-check: $(STAMP) ## the Helm chart offline: lint --strict, template 4 values files, kubernetes-validate 1.32, KEDA schema, tests
 	bash helm/check.sh .cache/helm/rendered

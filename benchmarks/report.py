@@ -1,10 +1,11 @@
-"""What the tracking benchmarks share: the machine they ran on, and printing (and saving) their JSON report."""
+"""What the benchmarks share: the machine and commit they ran on, and printing (and saving) their JSON report."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,15 @@ def machine() -> str:
     """CPU, core count and Python version, for the report's ``machine`` line."""
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def commit() -> str:
+    """The short commit the benchmark ran at, with ``-dirty`` when the tree had uncommitted changes."""
+    repo = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True,
+                           text=True)  # fmt: skip
+    return (head.stdout.strip() or "unknown") + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def emit(report: dict[str, Any], out: Path | None) -> None:

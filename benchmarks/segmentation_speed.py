@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from report import emit, machine  # benchmarks/report.py: the scripts run with this folder on sys.path
+from report import commit, emit, machine  # benchmarks/report.py: the scripts run with this folder on sys.path
 
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor
@@ -90,12 +89,6 @@ def wall_time(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def commit() -> str:
-    """The commit the benchmark ran at."""
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
 
 
 def main() -> None:

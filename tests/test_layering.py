@@ -197,6 +197,7 @@ def test_resolve_relative_imports() -> None:
 
 
 @pytest.mark.parametrize("entry_point", LAZY_ENTRY_POINTS)
+@pytest.mark.slow
 def test_entry_point_does_not_load_tensorflow(entry_point: str) -> None:
     code = (
         "import importlib, sys\n"

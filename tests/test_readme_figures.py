@@ -17,3 +17,12 @@ def test_readme_quotes_the_nuclear_cards() -> None:
 def test_readme_quotes_the_tracking_card() -> None:
     table = tracking_table()
     assert "TRA" in table and table in README.read_text(), "run: python benchmarks/card_tables.py"
+
+
+def test_readme_quotes_the_performance_records() -> None:
+    from benchmarks import perf_tables as t
+
+    text = README.read_text()
+    for table in (t.efficiency_table(), t.stage_table(), t.watershed_table(), t.viewer_table(), t.backends_table(),
+                  t.test_fast_line()):  # fmt: skip
+        assert table in text, f"run: python -m benchmarks.perf_tables\n{table}"

@@ -21,7 +21,7 @@ from tests.browser.conftest import SCREENSHOTS
 from tests.fixtures.platform import Platform
 from tests.gateway.tracking_movie import FRAMES, submit_disk_movie, tracking_consumer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a real browser per module: seconds each
 marionette = pytest.importorskip("marionette_driver.marionette", reason="pip install marionette-driver")
 FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 

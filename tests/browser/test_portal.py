@@ -16,7 +16,7 @@ from tests.browser.conftest import screenshot
 from tests.fixtures.platform import Platform, start_gateway
 from tests.integration.conftest import VAL_OTHER, VAL_SMALL, grey, val_png
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a real browser per module: seconds each
 expect = pytest.importorskip("playwright.sync_api").expect
 VAL_THIRD = "2bf594e9d06f78b4b79d7ffb395497a0a91126b6b0d710d7a9cee21f5c3bd177"  # 256x256, 22 nuclei
 JOB_TIMEOUT_MS = 120_000

@@ -15,7 +15,7 @@ import pytest
 from tests.browser.conftest import choose_disk_movie, screenshot
 from tests.fixtures.platform import Platform
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a real browser per module: seconds each
 expect = pytest.importorskip("playwright.sync_api").expect
 JOB_TIMEOUT_MS = 60_000
 

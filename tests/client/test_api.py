@@ -18,6 +18,7 @@ from tests.fixtures.platform import DSB, Platform
 AP50_FLOOR = 0.7
 
 
+@pytest.mark.slow
 def test_segment_numpy_array_matches_ground_truth(platform: Platform) -> None:
     image = np.asarray(Image.open(val_png(LARGE)))[..., 0]  # one grey channel, (Y, X) uint8
     gt = np.asarray(tifffile.imread(DSB / "labels" / f"{LARGE}.tif"))

@@ -54,6 +54,7 @@ def first_run(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> t
     return root, out, code, created(platform) - before
 
 
+@pytest.mark.slow
 def test_nested_folder_gives_mirrored_results_and_a_summary(first_run: tuple[Path, Path, int, int]) -> None:
     _, out, code, jobs = first_run
     assert code == 0 and jobs == 3
@@ -126,6 +127,7 @@ def test_a_bad_file_fails_alone_and_a_rerun_retries_only_it(
     assert summary(out)["good.png"] == rows["good.png"]
 
 
+@pytest.mark.slow
 def test_a_job_submitted_before_an_interruption_is_followed_not_resubmitted(platform: Platform, tmp_path: Path) -> None:
     image = copy_image(SMALL[2], tmp_path / "in" / "w1.png")
     out = tmp_path / "out"
@@ -143,6 +145,7 @@ def test_a_job_submitted_before_an_interruption_is_followed_not_resubmitted(plat
     assert summary(out)["w1.png"]["job_id"] == job_id and (out / "w1" / "w1_labels.tif").is_file()
 
 
+@pytest.mark.slow
 def test_changed_params_are_not_served_from_old_results(platform: Platform, tmp_path: Path) -> None:
     image = copy_image(SMALL[2], tmp_path / "in" / "w1.png")
     out = tmp_path / "out"
@@ -170,6 +173,7 @@ def test_usage_and_connection_errors_exit_2(tmp_path: Path, capsys: pytest.Captu
     assert "key=value" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_identical_files_share_one_job_and_each_gets_the_results(platform: Platform, tmp_path: Path) -> None:
     root = tmp_path / "in"
     copy_image(SMALL[1], root / "day1" / "w1.png")

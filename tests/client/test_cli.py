@@ -23,6 +23,7 @@ def cli(platform: Platform, *args: str) -> int:
     return main([*args, "--server", platform.url])
 
 
+@pytest.mark.slow
 def test_status_download_cancel_models(platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     client = Client(platform.url)
     done = client.submit(copy_image(SMALL[1], tmp_path / "x.png"))
@@ -47,6 +48,7 @@ def test_status_download_cancel_models(platform: Platform, tmp_path: Path, capsy
     client.wait(busy, timeout_s=120)
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_state_the_next_run_resumes(platform: Platform, tmp_path: Path) -> None:
     root = tmp_path / "in"
     for i in range(3):

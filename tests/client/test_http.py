@@ -59,6 +59,7 @@ def test_closed_port_fails_after_the_retries_with_a_clear_message() -> None:
     assert isinstance(info.value, ConnectionError)
 
 
+@pytest.mark.slow
 def test_429_and_503_are_retried_honouring_retry_after(busy_server: str) -> None:
     Busy.script["/api/models"] = [
         (429, {"Retry-After": "1"}, b'{"detail": "slow down"}'),

@@ -6,12 +6,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from cellkiosk.cli import main
 from tests.client.conftest import SMALL, copy_image
 from tests.client.test_batch import summary
 from tests.fixtures.seaweed import S3Server
 
 
+@pytest.mark.slow
 def test_submit_through_presigned_s3_urls(make_platform, seaweed_s3: S3Server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     kwargs = {
         "endpoint_url": seaweed_s3.endpoint_url,

@@ -42,6 +42,7 @@ def run_default_job(make_platform: Any, movie: Path, out: Path) -> dict[str, Any
 
 
 @pytest.mark.skipif(not SIM_SEQUENCE.is_dir(), reason=f"CTC data not found at {SIM_SEQUENCE}")
+@pytest.mark.slow
 def test_default_job_and_evaluation_give_identical_labels(
     make_platform: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

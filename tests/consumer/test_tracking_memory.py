@@ -8,6 +8,7 @@ import zipfile
 from typing import Any
 
 import numpy as np
+import pytest
 import tifffile
 
 from cellkiosk.core.jobs import Job, JobStatus
@@ -32,6 +33,7 @@ def tiff_bytes(stack: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_long_movie_runs_in_a_few_frames_of_memory(make_platform: Any) -> None:
     """The movie has 40x the values of max_image_pixels (refused before frames were streamed); the job
     succeeds, and the Python heap's peak during it stays far below the movie and its labels in RAM."""

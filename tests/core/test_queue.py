@@ -186,6 +186,7 @@ def test_acked_message_is_never_redelivered(queue: JobQueue) -> None:
     assert queue.claim(TYPE, "c2", BLOCK_MS, VISIBILITY_S) is None
 
 
+@pytest.mark.slow
 def test_touch_keeps_a_live_claim(queue: JobQueue) -> None:
     visibility_s = 0.8
     ready(queue)

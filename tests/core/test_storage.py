@@ -226,6 +226,7 @@ def test_open_storage_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         open_storage("s3://", endpoint_url="http://127.0.0.1:1")
 
 
+@pytest.mark.slow
 def test_presigned_urls_name_the_public_endpoint(seaweed_s3: S3Server) -> None:
     # The services reach S3 at one address (compose: http://minio:9000), browsers at another (a published port).
     public = seaweed_s3.endpoint_url.replace("127.0.0.1", "localhost")

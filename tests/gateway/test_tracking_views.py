@@ -68,6 +68,7 @@ def test_lineage_endpoint_returns_lineage_json(tracked: tuple[Platform, dict[str
     assert http.get(f"/api/jobs/{job['id']}/view/other/lineage").status_code == 404
 
 
+@pytest.mark.slow
 def test_lineage_is_404_for_a_segmentation_job(platform: Platform) -> None:
     job = platform.wait(platform.submit(platform.upload(val_png(VAL_SMALL))))
     assert job["status"] == "done", job

@@ -9,7 +9,14 @@ import pytest
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
-from cellkiosk.imaging.overlay import display_image, encode_png, label_colours, preview_png, render_overlay
+from cellkiosk.imaging.overlay import (
+    display_image,
+    encode_png,
+    inner_boundaries,
+    label_colours,
+    preview_png,
+    render_overlay,
+)
 
 
 def cells_image(shape: tuple[int, int] = (40, 50)) -> tuple[np.ndarray, np.ndarray]:
@@ -40,6 +47,15 @@ def test_outline_differs_from_grey_exactly_on_boundaries() -> None:
     # A colour could coincide with the grey pixel under it; the bright, saturated palette does not here.
     np.testing.assert_array_equal(changed, boundaries)
     assert len({tuple(rgb[5, 5]), tuple(rgb[5, 24]), tuple(rgb[25, 30])}) == 3  # one colour per label
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_inner_boundaries_equal_skimage_find_boundaries(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 6, size=(61, 47)).repeat(3, axis=0).repeat(2, axis=1)  # blocks touching the border
+    labels[rng.random(labels.shape) < 0.02] = 9  # single pixels
+    expected = find_boundaries(labels, mode="inner") & (labels > 0)
+    np.testing.assert_array_equal(inner_boundaries(labels), expected)
 
 
 def test_fill_blends_inside_cells_only() -> None:

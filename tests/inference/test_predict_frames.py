@@ -31,6 +31,7 @@ def card() -> ModelCard:
     return ModelStore(MODELS_DIR).get("nuclear", "segmentation")
 
 
+@pytest.mark.slow
 def test_batched_frames_equal_frame_by_frame_prediction(card: ModelCard) -> None:
     image = read_image_file(DSB / "images" / f"{VAL_IDS[0]}.png")[0][..., :1]
     crops = [image[y : y + 100, 10 : 10 + 90] for y in (0, 20, 40)]  # one shape, one tile each

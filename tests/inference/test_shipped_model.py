@@ -51,6 +51,7 @@ def test_card_carries_measured_metrics_and_training_provenance(card: ModelCard) 
     assert size < 20 * 1024**2
 
 
+@pytest.mark.slow
 def test_segments_real_val_images(card: ModelCard) -> None:
     predictor = LocalPredictor()
     params = watershed_params(card, {})

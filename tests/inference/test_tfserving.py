@@ -34,6 +34,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_matches_local_predictor(predictor: TFServingPredictor, card: ModelCard) -> None:
     batch = np.random.default_rng(0).random((2, 64, 48, 1), dtype=np.float32)
     remote = predictor.predict(card, batch)
@@ -68,6 +69,7 @@ def test_unknown_model_is_an_operator_error(predictor: TFServingPredictor, card:
     assert predictor.address in str(info.value)
 
 
+@pytest.mark.slow
 def test_unreachable_past_the_deadline_fails_naming_the_address(card: ModelCard) -> None:
     address = f"127.0.0.1:{_closed_port()}"
     client = TFServingPredictor(address, timeout_s=1.0, give_up_s=1.5)

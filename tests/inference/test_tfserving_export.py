@@ -89,6 +89,7 @@ def test_a_non_empty_target_or_an_empty_store_is_refused(store: Path, tmp_path: 
     assert cli_main(["export-tfserving", str(tmp_path / "full"), "--models-dir", str(store)]) == 2
 
 
+@pytest.mark.slow
 def test_the_stand_in_serves_an_export_as_the_compose_stack_runs_it(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "export"
     export_tfserving(store, out, batching=BatchingParameters(max_batch_size=4))

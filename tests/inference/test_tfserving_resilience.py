@@ -72,6 +72,7 @@ def test_a_card_that_disagrees_with_the_served_model_fails_loudly(
     assert tfserving_address in str(info.value)
 
 
+@pytest.mark.slow
 def test_batches_are_split_to_the_servers_max_batch_size(
     tiny_model_dir: Path, card: ModelCard, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -124,6 +125,7 @@ def test_a_busy_server_slows_jobs_down_instead_of_failing_them(
     assert "RESOURCE_EXHAUSTED" in _retry_codes(caplog)  # the server did push back
 
 
+@pytest.mark.slow
 def test_a_server_back_within_the_deadline_is_waited_for(
     tiny_model_dir: Path, card: ModelCard, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -149,6 +151,7 @@ def test_a_server_back_within_the_deadline_is_waited_for(
     assert "UNAVAILABLE" in _retry_codes(caplog)
 
 
+@pytest.mark.slow
 def test_a_call_past_its_deadline_is_retried_with_a_longer_one(
     tfserving_address: str, card: ModelCard, caplog: pytest.LogCaptureFixture
 ) -> None:

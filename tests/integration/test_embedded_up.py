@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
+import pytest
 import tifffile
 
 from cellkiosk.core.embedded import free_port
@@ -63,6 +64,7 @@ def wait_done(client: httpx.Client, job_id: str, timeout_s: float = 180) -> dict
     raise AssertionError(f"job {job_id} not finished: {job}")
 
 
+@pytest.mark.slow
 def test_up_segments_real_nuclei_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     proc = start_up(tmp_path / "data", port)
@@ -87,6 +89,7 @@ def test_up_segments_real_nuclei_and_stops_cleanly(tmp_path: Path) -> None:
     assert not [c for c in children if c.is_running()], "orphaned processes after Ctrl-C"
 
 
+@pytest.mark.slow
 def test_restart_after_a_crash_resumes_unfinished_jobs(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "data", free_port()
     stack = tmp_path / "stack.tif"

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 
 from cellkiosk.core.embedded import EmbeddedValkey
@@ -39,6 +40,7 @@ def wait_for(predicate, timeout_s: float = 60.0) -> None:  # type: ignore[no-unt
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_cancel_queued_job_is_immediate(make_platform) -> None:  # type: ignore[no-untyped-def]
     idle: Platform = make_platform(workers=0)
     job_id = idle.submit(idle.upload(val_png(VAL_SMALL)))
@@ -53,6 +55,7 @@ def test_cancel_queued_job_is_immediate(make_platform) -> None:  # type: ignore[
         worker.stop.set()
 
 
+@pytest.mark.slow
 def test_cancel_running_job_stops_at_next_stage(platform: Platform, tmp_path: Path) -> None:
     job_id = platform.submit(platform.upload(big_stack(tmp_path)), params=SLOW)
     wait_for(lambda: platform.http.get(f"/api/jobs/{job_id}").json()["stage"] == "predict")
@@ -62,6 +65,7 @@ def test_cancel_running_job_stops_at_next_stage(platform: Platform, tmp_path: Pa
     assert platform.storage.list(result_prefix(job_id)) == []
 
 
+@pytest.mark.slow
 def test_finished_jobs_and_files_expire(make_platform) -> None:  # type: ignore[no-untyped-def]
     short: Platform = make_platform(workers=0, job_ttl_s=2, upload_ttl_s=2)
     settings = short.consumer_settings.model_copy(update={"job_ttl_s": 2, "upload_ttl_s": 2})
@@ -100,6 +104,7 @@ def consumer_process(platform: Platform, name: str, tmp: Path) -> subprocess.Pop
     )
 
 
+@pytest.mark.slow
 def test_killed_consumer_job_is_finished_once_by_another(make_platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     idle: Platform = make_platform(workers=0)
     victim = consumer_process(idle, "victim", tmp_path)
@@ -124,6 +129,7 @@ def test_killed_consumer_job_is_finished_once_by_another(make_platform, tmp_path
     assert idle.queue.depth("segmentation") == 0
 
 
+@pytest.mark.slow
 def test_queued_jobs_survive_a_valkey_restart(tmp_path: Path) -> None:
     server = EmbeddedValkey(tmp_path / "valkey", durable=True).start()
     queue = JobQueue(connect_redis(server.url))

@@ -7,6 +7,7 @@ import uuid
 import zipfile
 
 import httpx
+import pytest
 import tifffile
 
 from tests.fixtures.platform import Platform
@@ -24,6 +25,7 @@ def s3_platform(make_platform, server: S3Server) -> Platform:  # type: ignore[no
     return make_platform(storage_url=f"s3://ck-{uuid.uuid4().hex[:12]}/data", storage_kwargs=kwargs)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_segmentation_end_to_end_on_s3(make_platform, seaweed_s3: S3Server, zip_with_corrupt_member: bytes) -> None:  # type: ignore[no-untyped-def]
     p = s3_platform(make_platform, seaweed_s3)
     assert p.http.get("/readyz").status_code == 200

@@ -8,6 +8,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 import tifffile
 
 from cellkiosk.evaluation.segmentation import match
@@ -143,6 +144,7 @@ COELHO_IMAGES = ("gnf-dna-14", "ic100-dna-31")  # U2OS and NIH3T3, 1349x1030 and
 COELHO_FLOOR = 0.72
 
 
+@pytest.mark.slow
 def test_large_nuclei_from_another_lab_are_sized_and_found_with_no_params(platform: Platform) -> None:
     tp = fp = fn = 0
     for name in COELHO_IMAGES:

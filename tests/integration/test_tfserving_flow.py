@@ -73,6 +73,7 @@ def test_tfserving_unreachable_fails_the_job_naming_the_address(bare: Platform) 
     assert f"TF Serving at {address} did not answer for 2 s" in job["error"]
 
 
+@pytest.mark.slow
 def test_tfserving_a_model_the_server_lacks_stops_the_consumer_at_start() -> None:
     store = ModelStore(MODELS_DIR)
     first = next(c for c in store.cards() if c.segmentation_model is None)

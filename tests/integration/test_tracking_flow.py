@@ -81,6 +81,7 @@ def check_archive(zf: zipfile.ZipFile, stem: str, out: Path) -> dict[str, Any]:
     return dict(json.loads(zf.read("job.json")))
 
 
+@pytest.mark.slow
 def test_movie_is_tracked_end_to_end(tracking: Platform, clip: dict[str, Path], tmp_path: Path) -> None:
     job = submit(tracking, tracking.upload(clip["movie"]), scale=SCALE)
     assert job["status"] == "done", job
@@ -94,6 +95,7 @@ def test_movie_is_tracked_end_to_end(tracking: Platform, clip: dict[str, Path], 
     assert scores.valid and scores.tra is not None and scores.tra >= TRA_FLOOR
 
 
+@pytest.mark.slow
 def test_user_label_movie_is_tracked_only(tracking: Platform, clip: dict[str, Path], tmp_path: Path) -> None:
     labels = tracking.upload(clip["markers"])
     job = submit(tracking, tracking.upload(clip["movie"]), labels=labels)

@@ -90,6 +90,7 @@ def test_csv_round_trip_through_file_handle() -> None:
     assert read[1]["integrated_intensity_c1"] == "36.0"
 
 
+@pytest.mark.slow
 def test_ten_thousand_cells() -> None:
     # 100 x 100 blocks of 4 x 4 px, each its own label, in shuffled order.
     ids = np.random.default_rng(0).permutation(10_000).reshape(100, 100) + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -290,3 +292,31 @@ def test_split_threshold_separates_nuclei_whose_maps_meet_above_the_seed_thresho
     # a single nucleus is never split, whatever the threshold
     single = deep_watershed(foreground, bump(35), WatershedParams(seed_threshold=0.4, split_threshold=0.7))
     assert single.max() == 1
+
+
+# -- the same labels as before the speed-up (issue 14) -----------------------------------------------------------
+# SHA-256 prefixes of the labels the implementation of commit 19c1ee1 gave (per-piece watershed calls,
+# skimage relabel_sequential); the faster one must give the very same arrays.
+CARD_LIKE = WatershedParams(0.3, 0.55, 4, None, 15, True)
+SPLIT_NO_FILL = WatershedParams(0.4, 0.4, 3, 0.7, 10, False)
+BEFORE = [
+    ((300, 400), 0, 3.0, WatershedParams(), "a79fc81cbfad7480"),
+    ((300, 400), 0, 3.0, CARD_LIKE, "7f21a04e35d20bba"),
+    ((300, 400), 0, 3.0, SPLIT_NO_FILL, "6c76c5febda65e10"),
+    ((256, 256), 1, 1.5, WatershedParams(), "f3cf3b94a6ebd047"),
+    ((256, 256), 1, 1.5, CARD_LIKE, "90ef523c587df8fe"),
+    ((256, 256), 1, 1.5, SPLIT_NO_FILL, "356b50523328fc29"),
+    ((333, 271), 2, 5.0, WatershedParams(), "25f059e6a45ef20a"),
+    ((333, 271), 2, 5.0, CARD_LIKE, "9d741868ee984957"),
+    ((333, 271), 2, 5.0, SPLIT_NO_FILL, "5b36beaa20cb3732"),
+]
+
+
+@pytest.mark.parametrize(("shape", "seed", "smooth", "params", "digest"), BEFORE)
+def test_labels_are_identical_to_the_implementation_before_the_speed_up(
+    shape: tuple[int, int], seed: int, smooth: float, params: WatershedParams, digest: str
+) -> None:
+    fg, inner = random_maps(shape, seed, smooth)
+    labels = deep_watershed(fg, inner, params)
+    assert labels.dtype == np.int32
+    assert hashlib.sha256(labels.tobytes()).hexdigest()[:16] == digest

@@ -24,6 +24,7 @@ def short_clip(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
+@pytest.mark.slow
 def test_segment_track_and_score_a_short_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seq, out = short_clip(tmp_path), tmp_path / "res"
     argv = ["evaluate-tracking", "--segment", str(seq), "--models-dir", str(MODELS_DIR), "--model", "tracking:1"]
@@ -38,6 +39,7 @@ def test_segment_track_and_score_a_short_clip(tmp_path: Path, capsys: pytest.Cap
 
 
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
+@pytest.mark.slow
 def test_frames_scores_only_a_stretch_against_the_cut_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seq, out = ctc_clip(tmp_path, 6, SEQUENCE), tmp_path / "res"
     argv = ["evaluate-tracking", "--segment", str(seq), "--models-dir", str(MODELS_DIR), "--model", "tracking:1"]

@@ -26,6 +26,7 @@ def clip(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
+@pytest.mark.slow
 def test_linking_ground_truth_markers_of_a_real_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seq = clip(tmp_path)
     out = tmp_path / "res"
@@ -40,6 +41,7 @@ def test_linking_ground_truth_markers_of_a_real_clip(tmp_path: Path, capsys: pyt
 
 
 @pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not found at {SEQUENCE}")
+@pytest.mark.slow
 def test_a_clip_from_the_middle_of_the_movie_has_valid_renumbered_truth(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

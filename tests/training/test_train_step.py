@@ -9,11 +9,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from cellkiosk.training.train import TrainConfig, batches, train
 from tests.fixtures.platform import DSB, SHARED_DATA
 
 
+@pytest.mark.slow
 def test_tiny_training_run_checkpoints_and_resumes(tmp_path: Path) -> None:
     cfg = TrainConfig(
         data_dir=str(DSB),
@@ -39,6 +41,7 @@ def test_tiny_training_run_checkpoints_and_resumes(tmp_path: Path) -> None:
     assert all(float(r["loss"]) > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_a_checkpoint_and_mixes_in_ctc_frames(tmp_path: Path) -> None:
     base = TrainConfig(
         data_dir=str(DSB), out_dir=str(tmp_path / "base"), crop_px=64, batch_size=2, steps_per_epoch=1,
@@ -56,6 +59,7 @@ def test_fine_tuning_starts_from_a_checkpoint_and_mixes_in_ctc_frames(tmp_path: 
     assert all(np.allclose(a.numpy(), b.numpy(), atol=1e-6) for a, b in pairs)  # it started from `start`
 
 
+@pytest.mark.slow
 def test_batches_draw_the_ctc_share_from_the_extra_images() -> None:
     cfg = TrainConfig(data_dir="", out_dir="", crop_px=8, batch_size=400, ctc_share=0.25)
     plain = [(np.zeros((16, 16, 1), np.float32), np.zeros((16, 16, 2), np.float32))]

@@ -58,10 +58,14 @@ def write_segmentation_archive(
     n_channels: int,
     job_info: dict[str, Any],
 ) -> None:
-    """Write the result zip of one segmented image."""
+    """Write the result zip of one segmented image.
+
+    The labels TIFF and the PNG are compressed already: they are stored as they are (deflating them again
+    costs time and saves nothing), which also lets a reader take one labels page by a byte range.
+    """
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(f"{stem}_labels.tif", labels_tiff(labels_pages))
-        zf.writestr(f"{stem}_overlay.png", overlay_png)
+        zf.writestr(f"{stem}_labels.tif", labels_tiff(labels_pages), compress_type=zipfile.ZIP_STORED)
+        zf.writestr(f"{stem}_overlay.png", overlay_png, compress_type=zipfile.ZIP_STORED)
         text = io.StringIO()
         write_cells_csv(cell_rows, text, n_channels)
         zf.writestr("cells.csv", text.getvalue())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,12 @@ class JobContext:
     _stage: Stage | None = None
     _stage_started: float = 0.0
     _last_progress_write: float = 0.0
+    deferred: Callable[[], None] | None = None  # the job's last part, for the worker's finisher thread
+
+    def defer(self, finish: Callable[[], None]) -> None:
+        """Let the worker run ``finish`` (encode, upload, complete) on its finisher thread while it starts
+        the next job; the message is acked only when ``finish`` has run (or at once, when that is off)."""
+        self.deferred = finish
 
     def stage(self, stage: Stage, progress: float) -> None:
         """Enter a stage (a cancel point): record the last one's time, publish progress."""
@@ -43,6 +50,13 @@ class JobContext:
         if now - self._last_progress_write > 0.25:
             self._last_progress_write = now
             self.queue.update(self.job.id, progress=round(progress, 1))
+
+    def lap(self, key: str) -> None:
+        """Book the time since the stage (or its last lap) began under ``key``, e.g. ``decode`` within
+        ``preprocess``; the stage's own figure keeps only what follows."""
+        now = time.perf_counter()
+        self.timings[key] = round(self.timings.get(key, 0.0) + now - self._stage_started, 4)
+        self._stage_started = now
 
     def _close_stage(self) -> None:
         if self._stage is not None:

@@ -7,6 +7,7 @@ import zipfile
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,8 @@ class Services:
 
 
 def run_segmentation(ctx: JobContext, services: Services) -> None:
-    """Segment every page of one image (or fan a zip out into child jobs)."""
+    """Segment every page of one image (or fan a zip out into child jobs); the archive is written and
+    uploaded by :func:`finish_segmentation`, deferred to the worker's finisher thread."""
     job = ctx.job
     params = validate_params(job.type, job.params)
     assert isinstance(params, SegmentationParams) and job.input is not None
@@ -56,29 +58,46 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         ctx.stage(Stage.PREPROCESS, 4)
         with local.open("rb") as fh:
             loaded = read_image_bytes(fh, name, params.axes, ctx.settings.max_image_pixels)
-        data = select_channels(loaded.data, card.n_channels, params.channels, card.name, loaded.source_axes)
-        ws = watershed_params(card, params.watershed_overrides())
-        tile_px = params.tile_px or card.inputs.tile_px
-        raw = drop_alpha(loaded.data, loaded.source_axes)  # measured: every real channel, alpha excluded
-        ctx.stage(Stage.SIZE, 5)  # one scale for every page, from the first
-        size = choose_size([data[0]], card, services.predictor, ws, params.diameter, loaded.pixel_size_um)
-        check_scaled_size(data.shape, size.scale, ctx.settings.max_image_pixels, name)
-        pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale)
-        ctx.stage(Stage.UPLOAD, 92)
-        info = {
-            "job_id": job.id, "type": job.type, "input": name, "input_sha256": file_sha256(local),
-            "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
-            "model": {"name": card.name, "version": card.version}, "params": job.params,
-            "postprocess": asdict(ws), "size": size.to_json(), "pixel_size_um": loaded.pixel_size_um,
-            "tile_px": tile_px, "predictor": services.predictor_name,
-            "cellkiosk_version": cellkiosk.__version__, "cells": len(rows), "created_at": job.created_at,
-            "timings_s": ctx.snapshot_timings(),
-        }  # fmt: skip
-        stem = safe_stem(name)
+        ctx.lap("decode")
+        input_sha256 = file_sha256(local)
+    data = select_channels(loaded.data, card.n_channels, params.channels, card.name, loaded.source_axes)
+    ws = watershed_params(card, params.watershed_overrides())
+    tile_px = params.tile_px or card.inputs.tile_px
+    raw = drop_alpha(loaded.data, loaded.source_axes)  # measured: every real channel, alpha excluded
+    ctx.stage(Stage.SIZE, 5)  # one scale for every page, from the first
+    size = choose_size([data[0]], card, services.predictor, ws, params.diameter, loaded.pixel_size_um)
+    check_scaled_size(data.shape, size.scale, ctx.settings.max_image_pixels, name)
+    pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale)
+    info = {
+        "job_id": job.id, "type": job.type, "input": name, "input_sha256": input_sha256,
+        "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
+        "model": {"name": card.name, "version": card.version}, "params": job.params,
+        "postprocess": asdict(ws), "size": size.to_json(), "pixel_size_um": loaded.pixel_size_um,
+        "tile_px": tile_px, "predictor": services.predictor_name,
+        "cellkiosk_version": cellkiosk.__version__, "cells": len(rows), "created_at": job.created_at,
+    }  # fmt: skip
+    ctx.defer(partial(finish_segmentation, ctx, name, data[0], pages, rows, raw.shape[-1], info))
+
+
+def finish_segmentation(
+    ctx: JobContext,
+    name: str,
+    first_page: np.ndarray,
+    pages: list[np.ndarray],
+    rows: list[dict[str, object]],
+    n_channels: int,
+    info: dict[str, Any],
+) -> None:
+    """Write the result archive (labels, overlay of the first page, cells.csv, job.json), upload it, complete."""
+    ctx.stage(Stage.UPLOAD, 92)
+    stem = safe_stem(name)
+    with tempfile.TemporaryDirectory(prefix=f"cellkiosk-{ctx.job.id}-") as tmp:
         archive = Path(tmp) / "result.zip"
-        overlay = preview_png(data[0], pages[0])
-        write_segmentation_archive(archive, stem, pages, overlay, rows, raw.shape[-1], info)
-        key = f"{result_prefix(job.id)}{stem}_results.zip"
+        overlay = preview_png(first_page, pages[0])
+        info = info | {"timings_s": ctx.snapshot_timings()}
+        write_segmentation_archive(archive, stem, pages, overlay, rows, n_channels, info)
+        ctx.lap("encode")
+        key = f"{result_prefix(ctx.job.id)}{stem}_results.zip"
         ctx.storage.put_file(key, archive, content_type="application/zip")
     ctx.complete(key)
 

@@ -116,7 +116,8 @@ def write_tracking_archive(
             pages = tracked_pages(lineage, labels, raw, name, cells, preview)
             shape = (len(labels), *raw.shape[1:3])
             tifffile.imwrite(tracked, pages, shape=shape, dtype=dtype, compression="zlib", photometric="minisblack")
-        zf.write(tracked, f"{stem}_tracked.tif")
+        # its pages are zlib-compressed already: stored as is, the viewer reads one frame in place
+        zf.write(tracked, f"{stem}_tracked.tif", compress_type=zipfile.ZIP_STORED)
         zf.writestr("lineage.json", json.dumps(lineage.to_json(), indent=1))
         try:
             ctc = write_ctc_result(Path(tmp) / "ctc", lineage, labels, np.asarray)  # type: ignore[arg-type]

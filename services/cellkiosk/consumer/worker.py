@@ -19,6 +19,7 @@ import redis
 
 from cellkiosk.consumer.batch import collect
 from cellkiosk.consumer.context import JobContext
+from cellkiosk.consumer.finisher import Finisher
 from cellkiosk.consumer.pipelines import PIPELINES, Services
 from cellkiosk.core.errors import BadInputError, CancelledError, TransientError, UnavailableError
 from cellkiosk.core.jobs import Action, JobStatus, Stage, job_key
@@ -39,6 +40,7 @@ class Worker:
         self.name = settings.consumer_name or f"{socket.gethostname()}-{os.getpid()}"
         self.stop = threading.Event()
         self.current: Delivery | None = None
+        self.finisher = Finisher()  # the previous job's upload, while the next one runs
         self.jobs_handled = 0
 
     # -- loop ----------------------------------------------------------------
@@ -72,6 +74,7 @@ class Worker:
                 continue
             if delivery is not None:
                 self.handle(delivery)
+        self.finisher.wait()
         log.info("consumer stopped", extra={"consumer": self.name, "jobs": self.jobs_handled})
 
     def _claim_any(self) -> Delivery | None:
@@ -92,8 +95,9 @@ class Worker:
                     int(self.settings.heartbeat_s * 3),
                     {"queues": self.settings.queues, "jobs": self.jobs_handled, "ts": time.time()},
                 )
-                if self.current is not None:
-                    self.queue.touch(self.current, self.name)
+                for delivery in (self.current, self.finisher.in_flight):
+                    if delivery is not None:
+                        self.queue.touch(delivery, self.name)
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", extra={"error": str(exc)})
             if self.stop.wait(self.settings.heartbeat_s / 2):
@@ -124,13 +128,29 @@ class Worker:
                     self.queue.update(job.parent, JobStatus.RUNNING, started_at=time.time(), stage=Stage.CHILDREN)
         ctx = JobContext(job, self.queue, self.storage, self.settings, jlog)
         self.current = delivery
-        retry = False
         try:
             if delivery.action == Action.COLLECT:
-                collect(ctx)
+                retry = self._guarded(ctx, lambda: collect(ctx))
             else:
                 pipeline: Pipeline = PIPELINES[job.type]
-                pipeline(ctx, self.services)
+                retry = self._guarded(ctx, lambda: pipeline(ctx, self.services))
+        finally:
+            self.current = None
+            self.jobs_handled += 1
+        finish = ctx.deferred
+        if finish is not None and not retry:  # set as a pipeline's last step: it returned, finish the job
+            ctx.deferred = None
+            if self.settings.finish_in_background:
+                self.finisher.submit(delivery, lambda: self._settle(ctx, delivery, self._guarded(ctx, finish)))
+                return
+            retry = self._guarded(ctx, finish)
+        self._settle(ctx, delivery, retry)
+
+    def _guarded(self, ctx: JobContext, step: Callable[[], None]) -> bool:
+        """Run a job's step; a failure becomes the job's outcome. True: transient, leave it for a retry."""
+        job, jlog = ctx.job, ctx.log
+        try:
+            step()
         except BadInputError as exc:
             jlog.info("job failed: bad input", extra={"reason": str(exc)})
             self._fail(ctx, str(exc))
@@ -148,7 +168,7 @@ class Worker:
             )
         except (TransientError, StorageError, redis.ConnectionError, redis.TimeoutError) as exc:
             jlog.warning("transient failure, will retry", extra={"error": str(exc)}, exc_info=True)
-            retry = True
+            return True
         except Exception as exc:  # noqa: BLE001 - the loop boundary: never crash the consumer
             jlog.exception("job failed: internal error")
             stage = ctx._stage.value if ctx._stage else "start"
@@ -157,15 +177,17 @@ class Worker:
                 f"internal error during {stage} ({type(exc).__name__}); "
                 f"the server log has the details under job id {job.id}",
             )
-        finally:
-            self.current = None
-            self.jobs_handled += 1
+        return False
+
+    def _settle(self, ctx: JobContext, delivery: Delivery, retry: bool) -> None:
+        """Ack the message (unless it is to be retried) and count a child's outcome for its batch."""
         if retry:
             return  # un-acked: redelivered after the visibility timeout
         self.queue.ack(delivery)
-        final = self.queue.get(job.id)
-        if final is not None and final.status.terminal and job.parent:
-            self._count_for_parent(job.parent, job.id, ok=final.status == JobStatus.DONE)
+        parent = ctx.job.parent
+        final = self.queue.get(ctx.job.id)
+        if final is not None and final.status.terminal and parent:
+            self._count_for_parent(parent, ctx.job.id, ok=final.status == JobStatus.DONE)
 
     def _fail(self, ctx: JobContext, reason: str) -> None:
         self.queue.finish(

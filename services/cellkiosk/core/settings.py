@@ -89,6 +89,9 @@ class ConsumerSettings(CommonSettings):
     tile_px: int = 512
     tile_overlap_px: int = 64
     predict_batch_size: int = 4
+    finish_in_background: bool = Field(
+        True, description="Encode and upload a job's results on a second thread while the next job starts"
+    )
     cleanup_interval_s: float = 60.0
 
 

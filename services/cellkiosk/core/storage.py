@@ -14,7 +14,7 @@ import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -87,6 +87,20 @@ class Storage(ABC):
     @abstractmethod
     def open_read(self, key: str) -> AbstractContextManager[BinaryIO]:
         """Open the object for streaming reads (not necessarily seekable)."""
+
+    def open_seekable(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """Open the object for random access (seek, read): where the backend can, a read fetches only the
+        bytes it asks for (one page of a TIFF, one member of a zip). This default copies the whole object
+        to a temporary file first."""
+        return self._downloaded(key)
+
+    @contextmanager
+    def _downloaded(self, key: str) -> Iterator[BinaryIO]:
+        with tempfile.TemporaryDirectory(prefix="cellkiosk-object-") as tmp:
+            local = Path(tmp) / "object"
+            self.download_file(key, local)
+            with local.open("rb") as fh:
+                yield fh
 
     @abstractmethod
     def exists(self, key: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -97,6 +97,10 @@ class LocalStorage(Storage):
             raise StorageError(f"cannot read {key!r} from {self.url}: {exc}") from exc
         with fh:
             yield fh
+
+    def open_seekable(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """The object's file itself: seeks and reads touch only what they ask for."""
+        return self.open_read(key)
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under the key."""

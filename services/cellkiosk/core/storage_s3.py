@@ -25,6 +25,7 @@ from cellkiosk.core.storage import (
     validate_key,
     validate_prefix,
 )
+from cellkiosk.core.storage_s3_ranges import RANGE_BUFFER_BYTES, RangedObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -195,6 +196,19 @@ class S3Storage(Storage):
             body = self._client.get_object(Bucket=self.bucket, Key=full)["Body"]
         with io.BufferedReader(_BodyIO(body, f"{key!r} from {self.url}"), CHUNK_BYTES) as reader:
             yield reader
+
+    @contextmanager
+    def open_seekable(self, key: str) -> Iterator[BinaryIO]:
+        """Random access by ranged GETs: a read fetches what it asks for (at least 256 KiB), not the object."""
+        full, size = self._full(key), self.size(key)
+
+        def get_range(start: int, stop: int) -> bytes:
+            with self._errors(key):
+                body = self._client.get_object(Bucket=self.bucket, Key=full, Range=f"bytes={start}-{stop - 1}")["Body"]
+                return cast(bytes, body.read())
+
+        with io.BufferedReader(RangedObject(size, get_range), RANGE_BUFFER_BYTES) as reader:
+            yield cast(BinaryIO, reader)
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under the key."""

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import watershed
+
+FLOOD_BLOCK_PX = 512  # crowded pieces are flooded in groups by the block of this side their box starts in
 
 
 @dataclass(frozen=True)
@@ -63,27 +65,45 @@ def find_seeds(inner: np.ndarray, mask: np.ndarray, params: WatershedParams) -> 
     replace = split[seeds]
     offset = int(seeds.max())
     seeds[replace] = np.where(cores[replace] > 0, cores[replace] + offset, 0)
-    return relabel_sequential(seeds)[0]
+    return sequential(seeds, 1)
 
 
 def remove_small(labels: np.ndarray, min_px: int) -> np.ndarray:
-    """Set labels with fewer than ``min_px`` pixels to background (in place)."""
+    """Labels with those of fewer than ``min_px`` pixels set to background (one look-up, no boolean scatter)."""
     if min_px > 1 and labels.max() > 0:
         sizes = np.bincount(labels.ravel())
-        small = sizes < min_px
-        small[0] = False
-        labels[small[labels]] = 0
+        keep = sizes >= min_px
+        keep[0] = True
+        if not keep.all():
+            return np.where(keep, np.arange(keep.size), 0).astype(labels.dtype)[labels]
     return labels
 
 
+def sequential(labels: np.ndarray, min_px: int) -> np.ndarray:
+    """Labels renumbered 1..N in the order of their ids, those of fewer than ``min_px`` pixels dropped (int32).
+
+    The same as ``remove_small`` then ``skimage.segmentation.relabel_sequential``, from one ``bincount``
+    and one look-up (``relabel_sequential`` sorts the ids: ~5x slower on 2048 x 2048).
+    """
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= max(min_px, 1)
+    keep[0] = False
+    lut = np.zeros(sizes.size, dtype=np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return lut[labels]
+
+
 def fill_label_holes(labels: np.ndarray) -> np.ndarray:
-    """Fill background holes enclosed by a single label (in place).
+    """Fill background holes enclosed by a single label (in place when ``labels`` is contiguous).
 
     Vectorized: every background region that does not touch the image border
     and borders exactly one label becomes that label. A hole that also borders
     another cell (a cell nested in a ring-shaped one) is left alone, so the
-    ring stays one region and the inner cell keeps its own hole filled.
+    ring stays one region and the inner cell keeps its own hole filled. Only the
+    pixels of enclosed holes are looked at (never on the border, so each has
+    four neighbours inside the image).
     """
+    labels = np.ascontiguousarray(labels)
     holes, n = ndi.label(labels == 0)
     if n == 0:
         return labels
@@ -92,20 +112,19 @@ def fill_label_holes(labels: np.ndarray) -> np.ndarray:
     inner[0] = False
     if not inner.any():
         return labels
+    flat, width = labels.reshape(-1), labels.shape[1]
+    pixels = np.flatnonzero(inner[holes])
+    hole_of = holes.reshape(-1)[pixels]
     low = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
     high = np.zeros(n + 1, dtype=np.int64)
-    for a, b in (
-        (holes[1:], labels[:-1]),
-        (holes[:-1], labels[1:]),
-        (holes[:, 1:], labels[:, :-1]),
-        (holes[:, :-1], labels[:, 1:]),
-    ):
-        touch = inner[a] & (b > 0)  # pixels of enclosed background next to a cell
-        np.minimum.at(low, a[touch], b[touch])
-        np.maximum.at(high, a[touch], b[touch])
-    fill_with = np.where(inner & (low == high), high, 0).astype(labels.dtype)
-    target = fill_with[holes]
-    labels[target > 0] = target[target > 0]
+    for offset in (-width, width, -1, 1):
+        neighbour = flat[pixels + offset]
+        touch = neighbour > 0  # pixels of enclosed background next to a cell
+        np.minimum.at(low, hole_of[touch], neighbour[touch])
+        np.maximum.at(high, hole_of[touch], neighbour[touch])
+    fill_with = np.where(inner & (low == high), high, 0).astype(labels.dtype)[hole_of]
+    filled = fill_with > 0
+    flat[pixels[filled]] = fill_with[filled]
     return labels
 
 
@@ -113,16 +132,21 @@ def flood_from_seeds(inner: np.ndarray, mask: np.ndarray, seeds: np.ndarray) -> 
     """Watershed of ``-inner`` from ``seeds`` within ``mask``, run only where it matters.
 
     A connected piece of the mask with one seed is that seed's cell outright;
-    only pieces holding two or more seeds (touching nuclei) are flooded, each
-    in its own bounding box. Pieces without a seed stay background, exactly as
-    a watershed over the whole mask would leave them.
+    only pieces holding two or more seeds (touching nuclei) are flooded. They are
+    flooded a group at a time, one watershed call per :data:`FLOOD_BLOCK_PX` block
+    their boxes start in, over the group's bounding box restricted to its pieces
+    (pieces are apart, so each floods exactly as it would alone): a call per piece
+    spent most of its time in set-up, one call for all of them grows a heap over the
+    whole image (3x slower on 8192 x 8192). Pieces without a seed stay background,
+    exactly as a watershed over the whole mask would leave them.
     """
     pieces, n = ndi.label(mask)
     labels = np.zeros(mask.shape, dtype=np.int32)
     if n == 0:
         return labels
+    seeded = seeds > 0
     seed_piece = np.zeros(int(seeds.max()) + 1, dtype=np.int64)
-    seed_piece[seeds[seeds > 0]] = pieces[seeds > 0]
+    seed_piece[seeds[seeded]] = pieces[seeded]
     seed_ids = np.flatnonzero(seed_piece)
     per_piece = np.bincount(seed_piece[seed_ids], minlength=n + 1)
     owner = np.zeros(n + 1, dtype=np.int32)
@@ -130,12 +154,22 @@ def flood_from_seeds(inner: np.ndarray, mask: np.ndarray, seeds: np.ndarray) -> 
     owner[seed_piece[seed_ids[single]]] = seed_ids[single]
     labels[:] = owner[pieces]
     crowded = per_piece >= 2
-    for index, piece_sl in enumerate(ndi.find_objects(np.where(crowded[pieces], pieces, 0)), start=1):
-        if piece_sl is None:
-            continue
-        piece_mask = pieces[piece_sl] == index
-        flooded = watershed(-inner[piece_sl], markers=np.where(piece_mask, seeds[piece_sl], 0), mask=piece_mask)
-        labels[piece_sl][piece_mask] = flooded[piece_mask]
+    if not crowded.any():
+        return labels
+    every_box = ndi.find_objects(pieces)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for piece in np.flatnonzero(crowded).tolist():
+        start = every_box[piece - 1]
+        groups.setdefault((start[0].start // FLOOD_BLOCK_PX, start[1].start // FLOOD_BLOCK_PX), []).append(piece)
+    member = np.zeros(n + 1, dtype=bool)
+    for group in groups.values():
+        boxes = [every_box[i - 1] for i in group]
+        box = tuple(slice(min(b[d].start for b in boxes), max(b[d].stop for b in boxes)) for d in range(2))
+        member[group] = True
+        region = member[pieces[box]]  # the group's pieces, whole: a cut piece would flood differently
+        member[group] = False
+        flooded = watershed(-inner[box], markers=np.where(region, seeds[box], 0), mask=region)
+        labels[box][region] = flooded[region]
     return labels
 
 
@@ -171,5 +205,4 @@ def deep_watershed(
     labels = flood_from_seeds(inner.astype(np.float32, copy=False), mask, seeds)
     if params.fill_holes:
         labels = fill_label_holes(labels)
-    labels = remove_small(labels, params.min_cell_px)
-    return relabel_sequential(labels)[0].astype(np.int32)
+    return sequential(labels, params.min_cell_px)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -200,10 +199,8 @@ def get_result(job_id: str, queue: QueueDep, storage: StoreDep, settings: Settin
 
 
 def _archive_member(storage: Storage, key: str, name: str | None) -> list[str] | bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / "result.zip"
-        storage.download_file(key, local)
-        with zipfile.ZipFile(local) as zf:
+    with storage.open_seekable(key) as fh:  # the central directory and one member, not the archive
+        with zipfile.ZipFile(fh) as zf:
             if name is None:
                 return zf.namelist()
             if name not in zf.namelist():

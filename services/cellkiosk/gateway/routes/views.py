@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job
 from cellkiosk.core.storage import KeyNotFoundError, Storage
+from cellkiosk.gateway.archive_members import open_tiff_member
 from cellkiosk.gateway.deps import QueueDep, StoreDep, require_api_key
 from cellkiosk.gateway.routes.jobs import done_or_409
 from cellkiosk.imaging.channels import drop_alpha
@@ -137,13 +138,12 @@ def labels_member(names: list[str], stem: str) -> str:
 
 def _labels_page(storage: Storage, key: str, stem: str, page: int) -> np.ndarray:
     """One (Y, X) page of the labels; only that page is decoded (a movie's play asks for each frame)."""
-    with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
-        data = zf.read(labels_member(zf.namelist(), stem))
-    with tifffile.TiffFile(io.BytesIO(data)) as tif:
-        series = tif.series[0]
-        count = int(np.prod(series.shape[:-2], dtype=np.int64)) if len(series.shape) > 2 else 1
-        _page_or_404(count, page)
-        return np.asarray(series.asarray(key=page) if count > 1 else series.asarray())
+    with storage.open_seekable(key) as fh, zipfile.ZipFile(fh) as zf:
+        with open_tiff_member(zf, fh, labels_member(zf.namelist(), stem)) as tif:
+            series = tif.series[0]
+            count = int(np.prod(series.shape[:-2], dtype=np.int64)) if len(series.shape) > 2 else 1
+            _page_or_404(count, page)
+            return np.asarray(series.asarray(key=page) if count > 1 else series.asarray())
 
 
 def job_size(zf: zipfile.ZipFile, names: list[str]) -> dict[str, Any] | None:
@@ -167,7 +167,7 @@ def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]
     """Size, pages and file names of each labelled image (one for a segmentation job)."""
     job, key = single_job(queue, storage, job_id)
     out = []
-    with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
+    with storage.open_seekable(key) as fh, zipfile.ZipFile(fh) as zf:
         names = zf.namelist()
         size = job_size(zf, names)
         for name in names:
@@ -176,7 +176,7 @@ def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]
                 continue
             stem = name[: -len(suffix)]
             tracks = suffix == TRACKED_SUFFIX
-            with tifffile.TiffFile(io.BytesIO(zf.read(name))) as tif:
+            with open_tiff_member(zf, fh, name) as tif:
                 shape = tif.series[0].shape
             pages = int(np.prod(shape[:-2], dtype=np.int64)) if len(shape) > 2 else 1
             height, width = int(shape[-2]), int(shape[-1])
@@ -225,15 +225,15 @@ def labels_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page:
 def image_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: PageQuery = 0) -> Response:
     """The image the labels were made from (percentile-normalized; the model's channel if one was picked)."""
     job, key = single_job(queue, storage, job_id)
-    with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
+    with storage.open_seekable(key) as fh, zipfile.ZipFile(fh) as zf:
         labels_member(zf.namelist(), stem)  # 404 for a stem this job does not have
     if not job.input or not storage.exists(job.input):
         raise HTTPException(410, "the input image has expired; the labels and cells.csv are still here")
     name = job.input_name or PurePosixPath(job.input).name
     axes = job.params.get("axes") if isinstance(job.params.get("axes"), str) else None
     try:
-        with stored_file(storage, job.input) as local, local.open("rb") as fh:
-            shown = read_input_page(fh, name, axes, page)  # only this page's TIFF pages are decoded
+        with storage.open_seekable(job.input) as fh:
+            shown = read_input_page(fh, name, axes, page)  # only this page's TIFF pages are read
     except BadInputError as exc:
         raise HTTPException(422, str(exc)) from None
     except PageOutOfRangeError as exc:

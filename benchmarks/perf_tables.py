@@ -1,0 +1,176 @@
+"""The README's "Performance" tables and the stage-breakdown plot, rendered from the records in benchmarks/results/.
+
+``python -m benchmarks.perf_tables`` prints the tables and writes ``docs/stage-breakdown.png``;
+``tests/test_readme_figures.py`` fails when the README's copy differs from what the records say.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks/results"
+PLOT = REPO / "docs/stage-breakdown.png"
+E2E_RUNS = (  # (label, record before the work of issue 14, record after)
+    ("default job (no params: size estimated)", "e2e_before_coelho2009_auto.json", "e2e_coelho2009_auto.json"),
+    ("`params.diameter` 110 given", "e2e_before_coelho2009_110.json", "e2e_coelho2009_110.json"),
+)
+STAGES = ("download", "decode", "preprocess", "size", "predict", "postprocess", "measure", "encode", "upload",
+          "outside_stages")  # fmt: skip
+
+
+def record(name: str) -> dict[str, Any]:
+    """One JSON record of benchmarks/results/."""
+    return dict(json.loads((RESULTS / name).read_text()))
+
+
+def _where(r: dict[str, Any]) -> str:
+    load = r["machine"].get("loadavg_1m_at_start")
+    return f"{r['date'][:10]}, code `{r.get('code_commit', r['commit'])}`, load {load}"
+
+
+def efficiency_table() -> str:
+    """Platform MP/s against the same work in one warm process, before and after, per kind of job."""
+    lines = [
+        "| 12 coelho2009 images (1.4 MP), 1 consumer | | platform MP/s | in process MP/s | efficiency | record |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, before, after in E2E_RUNS:
+        for when, name in (("before", before), ("after", after)):
+            r = record(name)
+            lines.append(
+                f"| {label} | {when} | {r['platform']['megapixels_per_s']:.2f} | {r['inprocess_mpx_s']:.2f} | "
+                f"**{r['efficiency']:.2f}** | `{name}` ({_where(r)}) |"
+            )
+    return "\n".join(lines)
+
+
+def stage_table() -> str:
+    """Mean seconds per image of each stage, platform jobs (from their timings) and in process."""
+    runs = [
+        (label, when, record(name))
+        for label, *names in E2E_RUNS
+        for when, name in zip(("before", "after"), names, strict=True)
+    ]
+    head = "| stage, s per image | " + " | ".join(f"{lbl.split(' (')[0]}, {when}" for lbl, when, _ in runs) + " |"
+    lines = [head, "| --- |" + " --- |" * len(runs)]
+    for stage in (*STAGES, "queue_wait"):
+        cells = [r["platform"]["stage_mean_s"].get(stage) for _, _, r in runs]
+        lines.append(f"| {stage} | " + " | ".join("—" if c is None else f"{c:.3f}" for c in cells) + " |")
+    walls = [r["platform"]["wall_s"] / r["images"] for _, _, r in runs]
+    lines.append("| **wall time per image** | " + " | ".join(f"**{w:.3f}**" for w in walls) + " |")
+    inproc = [r["inprocess_mpx_s"] and r["megapixels"] / r["images"] / r["inprocess_mpx_s"] for _, _, r in runs]
+    lines.append("| in process, per image | " + " | ".join(f"{w:.3f}" for w in inproc) + " |")
+    return "\n".join(lines)
+
+
+def watershed_table() -> str:
+    """Deep watershed before / after and the predecessor's h-maxima watershed on the same predictions."""
+    r = record("watershed_speed.json")
+    lines = [
+        f"| prediction of `{r['model']}` | deep watershed before (`{r['before_commit']}`) | after | "
+        "h_maxima + watershed (predecessor) | cells (ours / predecessor) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for size, row in r["sizes"].items():
+        theirs = f"{row['h_maxima_watershed_s']:.2f} s" if "h_maxima_watershed_s" in row else "not run (minutes)"
+        cells = f"{row['deep_watershed_cells']} / {row.get('h_maxima_watershed_cells', '—')}"
+        same = "" if row.get("before_same_labels", True) else " (labels differ!)"
+        lines.append(
+            f"| {size} | {row.get('before_s', 0):.3f} s | **{row['deep_watershed_s']:.3f} s**{same} | {theirs} | "
+            f"{cells} |"
+        )
+    lines.append(f"\n`watershed_speed.json`: {_where_ws(r)}, median of {r['repeats']} (8192: one run).")
+    return "\n".join(lines)
+
+
+def _where_ws(r: dict[str, Any]) -> str:
+    return f"{r['date'][:10]}, `{r['commit']}`, load {r['loadavg_1m'][0]}–{r['loadavg_1m'][1]}"
+
+
+def viewer_table() -> str:
+    """Frame latency of the viewer on a 100-frame tracking result, before and after."""
+    lines = ["| viewer, 100-frame 512 x 512 tracking result | labels.png | image.png | frame (both) | "
+             "`/files/cells.csv` | record |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for when, name in (("before", "viewer_latency_before.json"), ("after", "viewer_latency.json")):
+        r = record(name)
+        lines.append(
+            f"| {when} (code `{r['code_commit']}`) | {r['labels_png']['median_ms']:.0f} ms | "
+            f"{r['image_png']['median_ms']:.0f} ms | **{r['frame']['median_ms']:.0f} ms** "
+            f"(p90 {r['frame']['p90_ms']:.0f}) | {r['files_cells_csv_median_ms']:.0f} ms | `{name}` "
+            f"({r['date'][:10]}, load {r['machine']['loadavg_1m_at_play']}) |"
+        )
+    return "\n".join(lines)
+
+
+def backends_table() -> str:
+    """Raw network seconds per megapixel per backend and batch size, and the largest difference from TF."""
+    r = record("backends.json")
+    rows = r["backends"]
+    batches = next(iter(v["s_per_mp_by_batch"] for v in rows.values() if "s_per_mp_by_batch" in v))
+    lines = ["| backend (float32, 512 px tiles) | " + " | ".join(f"batch {b}" for b in batches)
+             + " | max abs diff vs TF |", "| --- |" + " --- |" * (len(batches) + 1)]  # fmt: skip
+    for name, row in rows.items():
+        if "error" in row:
+            lines.append(f"| {name} | failed: {row['error']} |")
+            continue
+        cells = " | ".join(f"{row['s_per_mp_by_batch'][b]:.2f} s/MP" for b in batches)
+        lines.append(f"| {name} | {cells} | {row['max_abs_diff_vs_tf']:.1e} |")
+    lines.append(f"\n`backends.json`: {r['date'][:10]}, `{r['commit']}`, load {r['loadavg_1m_at_start']}, "
+                 f"`{r['model']}`, each backend in its own process.")  # fmt: skip
+    return "\n".join(lines)
+
+
+def test_fast_line() -> str:
+    """The ``make test-fast`` figure."""
+    r = record("test_fast.json")
+    counts = r["counts"]
+    where = f"`test_fast.json`: {r['date'][:10]}, `{r['commit']}`, load {r['loadavg_1m_at_start']}"
+    return (
+        f"`make test-fast` runs {counts['passed']} tests in **{r['wall_s']:.0f} s** (`python -m "
+        f"benchmarks.suite_time`, {where}); the {counts.get('deselected', 0)} tests marked `slow` are left out"
+    )
+
+
+def plot(out: Path = PLOT) -> None:
+    """Stacked bars: mean seconds per image of each stage, per run, with the wall time per image marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [(f"{label.split(' (')[0].replace('`', '')}\n{when}", record(name)) for label, *names in E2E_RUNS
+            for when, name in zip(("before", "after"), names, strict=True)]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    colours = plt.get_cmap("tab10")
+    for i, (_, r) in enumerate(runs):
+        bottom = 0.0
+        for k, stage in enumerate(STAGES):
+            value = r["platform"]["stage_mean_s"].get(stage, 0.0)
+            ax.bar(i, value, bottom=bottom, color=colours(k), label=stage if i == 0 else None, width=0.6)
+            bottom += value
+        ax.plot([i - 0.35, i + 0.35], [r["platform"]["wall_s"] / r["images"]] * 2, color="black", lw=2,
+                label="platform wall time per image" if i == 0 else None)  # fmt: skip
+        per_image = r["megapixels"] / r["images"] / r["inprocess_mpx_s"]
+        ax.plot([i - 0.35, i + 0.35], [per_image] * 2, color="black", lw=2, ls=":",
+                label="in process, per image" if i == 0 else None)  # fmt: skip
+    ax.set_xticks(range(len(runs)), [name for name, _ in runs])
+    ax.set_ylabel("seconds per image (mean of the job timings)")
+    ax.set_title("cellkiosk up, 1 consumer, 12 coelho2009 images: where a job's time goes")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> None:
+    """Print the tables, write the plot."""
+    tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table(), test_fast_line())
+    print(*tables, sep="\n\n")
+    plot()
+    print(f"\nwrote {PLOT.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
