@@ -80,6 +80,7 @@ def fan_out_zip(ctx: JobContext, local: Path, name: str) -> None:
                     input_name=info.filename,
                     params=job.params,
                     parent=job.id,
+                    owner=job.owner,
                 )
             )
     if not children:
