@@ -91,6 +91,14 @@ class EmbeddedValkey:
         log.info("valkey started", extra={"url": self.url, "data_dir": str(self.data_dir)})
         return self
 
+    def alive(self) -> bool:
+        """Whether the server process is running (a dead one is reaped, so no zombie is left)."""
+        return self.process is not None and self.process.poll() is None
+
+    def returncode(self) -> int | None:
+        """Exit status of the last server process; None while it runs or before it started."""
+        return self.process.poll() if self.process is not None else None
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the server (SIGTERM; it writes its append-only file first)."""
         if self.process and self.process.poll() is None:

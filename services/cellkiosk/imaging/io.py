@@ -30,6 +30,11 @@ class LoadedImage:
     pixel_size_um: float | None = None  # what the file declares (TIFF: OME or resolution tags), else None
 
 
+def limit_decoders(max_pixels: int) -> None:
+    """Make Pillow refuse images above ``max_pixels`` before decoding (its decompression-bomb guard)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels // 2  # Pillow raises at twice this; we want it to raise at max_pixels
+
+
 def is_image_name(name: str) -> bool:
     """Whether a file name has one of the image suffixes we read."""
     return name.lower().endswith(IMAGE_SUFFIXES)
