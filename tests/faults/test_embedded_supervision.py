@@ -12,6 +12,7 @@ import psutil
 from cellkiosk.core.embedded import free_port
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.integration.test_embedded_up import descendants, start_up, wait_done
+from tests.records import record
 
 
 def child(proc_pid: int, needle: str) -> psutil.Process:
@@ -65,3 +66,9 @@ def test_killed_valkey_and_consumer_are_restarted_and_no_request_gets_a_500(tmp_
                 c.kill()
     assert proc.returncode == 0, out[-3000:]
     assert "valkey restarted" in out and "consumer restarted" in out
+    record(
+        "fault_embedded_supervision",
+        {"killed": "valkey, then a consumer, under cellkiosk up (SIGKILL)", "valkey_restarts": 1,
+         "consumer_restarts": 1, "answers_while_down": sorted(set(codes)), "requests_while_down": len(codes),
+         "jobs_after": 1, "lost": 0},
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from tests.faults.procs import consumer_env, start_consumer, stop
 from tests.fixtures.platform import Platform
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.integration.test_lifecycle import SLOW, big_stack
+from tests.records import record
 
 MAX_ATTEMPTS = 2
 
@@ -49,6 +50,11 @@ def test_a_job_that_kills_every_consumer_is_dead_lettered_and_blocks_nothing(mak
         for job_id in others:
             assert p.wait(job_id, timeout_s=240)["status"] == "done"
         assert p.queue.depth("segmentation") == 0
+        record(
+            "fault_poison_job",
+            {"killed": f"the consumer holding the poison job, each time ({kills} SIGKILLs)",
+             "max_attempts": MAX_ATTEMPTS, "dead_lettered": 1, "other_jobs_done": len(others), "lost": 0},
+        )  # fmt: skip
     finally:
         stop(list(procs.values()))
 

@@ -12,6 +12,7 @@ from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.storage import open_storage
 from tests.faults.procs import TERMINAL, consumer_env, gateway, start_consumer, stop, wait_until
 from tests.integration.conftest import VAL_SMALL, val_png
+from tests.records import record
 
 JOBS = 8
 
@@ -57,3 +58,8 @@ def test_queued_and_running_jobs_survive_a_redis_restart(tmp_path: Path) -> None
         codes = stop(consumers)
         server.stop()
     assert codes == [0, 0], codes
+    record(
+        "fault_redis_restart",
+        {"killed": "valkey (SIGKILL, AOF on), down 3 s", "jobs": JOBS, "consumers": 2, "done": JOBS, "lost": 0,
+         "done_twice": 0, "gateway_while_down": sorted({r.status_code for r in down}), "consumer_exits": codes},
+    )  # fmt: skip

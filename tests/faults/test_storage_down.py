@@ -15,6 +15,7 @@ from tests.fixtures.platform import fresh_redis_url
 from tests.fixtures.seaweed import start_seaweed, stop_seaweed
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.integration.test_lifecycle import SLOW, big_stack
+from tests.records import record
 
 DOWN_S = 10.0
 
@@ -61,6 +62,11 @@ def test_storage_outage_gives_503_and_running_jobs_complete_when_it_returns(valk
         assert stored is not None and stored.attempts == 1  # its storage calls were retried, not the job
         assert len(storage.list(result_prefix(job_id))) == 1
         assert "Retrying" in (tmp_path / "consumer.log").read_text()
+        record(
+            "fault_storage_down",
+            {"killed": f"SeaweedFS S3 (SIGTERM), down {DOWN_S:.0f} s while a job ran", "upload_while_down": 503,
+             "job": "done", "job_attempts": 1, "lost": 0},
+        )  # fmt: skip
         assert consumer.poll() is None
     finally:
         stop([consumer])

@@ -64,7 +64,7 @@ FAILED_JOBS = {
     "zip bomb": (zip_of({"a.tif": b"\x00" * (50 << 20)}), "bomb.zip", {}, "zip bomb"),
     "zip path trick": (zip_of({"../../etc/evil.png": val_png(VAL_SMALL).read_bytes()}), "trick.zip", {}, "unsafe path"),
     "zip without images": (zip_of({"readme.txt": b"hi", "data.csv": b"1,2"}), "docs.zip", {}, "no image files"),
-    "not a zip after all": (b"PK\x03\x04" + b"\x00" * 40, "broken.zip", {}, "not an image"),
+    "not a zip after all": (b"PK\x03\x04" + b"\x00" * 40, "broken.zip", {}, "truncated zip"),
 }
 
 
