@@ -40,11 +40,12 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix services tests benchmarks
 	$(BIN)/ruff format services tests benchmarks
 
-bench: $(STAMP) ## speed and accuracy benchmarks (figures quoted in the README)
+bench: $(STAMP) ## speed, accuracy and load benchmarks (figures quoted in the README)
 	$(BIN)/python benchmarks/segmentation_speed.py
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
+	$(BIN)/python benchmarks/load_test.py
 
 train: $(STAMP) ## train (or resume) nuclear:2's recipe into runs/nuclear-v2 (docs/nuclear-model.md)
 	$(BIN)/cellkiosk train --out runs/nuclear-v2 --init models/nuclear/1 --diameter 17 --ctc-seg \
