@@ -77,7 +77,7 @@ async def call(client: httpx.AsyncClient, tally: Tally, kind: str, method: str, 
     raise RuntimeError(f"{method} {url}: still {resp.status_code} after 50 tries")
 
 
-async def submit(client: httpx.AsyncClient, tally: Tally, data: bytes, name: str, batch: bool) -> None:
+async def submit(client: httpx.AsyncClient, tally: Tally, data: bytes, name: str, batch: bool) -> str:
     up = await call(client, tally, "upload", "POST", "/api/uploads", files={"file": (name, data)})
     assert up.status_code == 201, up.text
     body = {"type": "segmentation", "input": up.json()["key"], "params": {"diameter": 8}}
@@ -85,7 +85,9 @@ async def submit(client: httpx.AsyncClient, tally: Tally, data: bytes, name: str
         client, tally, "create", "POST", "/api/jobs", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
     )
     assert created.status_code == 202, created.text
-    tally.jobs[created.json()["id"]] = batch
+    job_id = str(created.json()["id"])
+    tally.jobs[job_id] = batch
+    return job_id
 
 
 async def follow(client: httpx.AsyncClient, tally: Tally, ids: list[str], deadline: float) -> None:
@@ -105,10 +107,7 @@ async def one_client(index: int, base_url: str, tally: Tally, work: list[tuple[b
                      api_key: str | None) -> None:  # fmt: skip
     headers = {"X-API-Key": api_key} if api_key else {}
     async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as client:
-        mine_before = set(tally.jobs)
-        for data, name, batch in work:
-            await submit(client, tally, data, name, batch)
-        mine = [j for j in tally.jobs if j not in mine_before]
+        mine = [await submit(client, tally, data, name, batch) for data, name, batch in work]
         await follow(client, tally, mine, deadline)
 
 

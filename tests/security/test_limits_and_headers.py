@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from cellkiosk.gateway.security import PORTAL_CSP
 from tests.integration.conftest import VAL_SMALL, val_png
@@ -75,3 +76,11 @@ def test_open_mode_serves_one_user_and_presigned_urls_expire_soon(make_platform:
     key = p.upload(val_png(VAL_SMALL))
     assert p.http.post("/api/jobs", json={"type": "segmentation", "input": key}).status_code == 202
     assert len(p.http.get("/api/jobs").json()) == 1
+
+
+def test_empty_keys_never_open_the_door(make_platform: Any) -> None:
+    with pytest.raises(SystemExit, match="empty key"):
+        make_platform(workers=0, api_keys=["good", " "])
+    p = make_platform(workers=0, api_keys=["good"], admin_api_key="")  # compose's default for no admin
+    assert httpx.get(f"{p.url}/api/jobs", headers={"X-API-Key": ""}).status_code == 401
+    assert httpx.get(f"{p.url}/api/jobs", headers={"X-API-Key": "good"}).status_code == 200

@@ -48,14 +48,16 @@ class KeyRing:
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> KeyRing:
         """Keys and hashed keys from the settings; a malformed hash stops the gateway, naming the variable."""
+        if any(not k.strip() for k in settings.api_keys):
+            raise SystemExit("CELLKIOSK_API_KEYS: an empty key would let anyone in; remove it")
         digests = [_digest(k) for k in settings.api_keys]
         for entry in settings.api_key_hashes:
             value = entry.removeprefix(HASH_PREFIX).lower()
             if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
                 raise SystemExit("CELLKIOSK_API_KEY_HASHES: each entry must be 'sha256:' + 64 hex digits")
             digests.append(value)
-        admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
-        return cls(digests, _digest(admin) if admin else None)
+        admin = settings.admin_api_key.get_secret_value().strip() if settings.admin_api_key else ""
+        return cls(digests, _digest(admin) if admin else None)  # empty (e.g. compose's default): no admin
 
     @property
     def open(self) -> bool:
