@@ -43,6 +43,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 bench: $(STAMP) ## speed, accuracy and load benchmarks (figures quoted in the README)
 	$(BIN)/python benchmarks/segmentation_speed.py
 	$(BIN)/python benchmarks/platform_throughput.py
+	$(BIN)/python benchmarks/size_job_share.py
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
 	$(BIN)/python benchmarks/load_test.py

@@ -56,6 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         diameter_px=args.diameter,
         scale_min=args.scale_range[0],
         scale_max=args.scale_range[1],
+        object_gain_p=args.object_gain,
     )
     print(train(cfg))
     return 0
@@ -337,6 +338,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--diameter", type=float, help="resize every image so its median nucleus is this many px")
     train.add_argument("--scale-range", type=float, nargs=2, default=(0.5, 2.0), metavar=("MIN", "MAX"),
                        help="scale jitter on top (log-uniform; default 0.5 2)")  # fmt: skip
+    train.add_argument("--object-gain", type=float, default=0.0, metavar="P",
+                       help="share of crops whose nuclei get their own brightness (0.3-1.5x)")  # fmt: skip
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="segment an annotated folder and report AP, mAP, F1, merges, splits")
     ev.add_argument("--model", required=True, help="model directory, e.g. models/nuclear/1")

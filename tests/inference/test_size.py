@@ -8,11 +8,22 @@ import tifffile
 
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.imaging.io import read_image_file
+from cellkiosk.imaging.normalize import normalize_percentile
 from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor
 from cellkiosk.inference.segment import watershed_params
-from cellkiosk.inference.size import MAX_SCALE, check_scaled_size, choose_size, estimate_diameter, scale_for
+from cellkiosk.inference.size import (
+    CANDIDATES_PX,
+    CONSISTENT_RATIO,
+    MAX_SCALE,
+    MIN_OBJECTS,
+    check_scaled_size,
+    choose_size,
+    estimate_diameter,
+    measure_at,
+    scale_for,
+)
 from cellkiosk.inference.store import ModelStore
 from tests.fixtures.platform import DSB, MODELS_DIR, SHARED_DATA
 
@@ -50,6 +61,28 @@ def test_estimate_is_within_25_percent_of_the_true_median_diameter(
     estimate = estimate_diameter(image, card, predictor, watershed_params(card, {}))
     assert estimate.diameter_px is not None, estimate
     assert abs(estimate.diameter_px / truth - 1) <= 0.25, (estimate.diameter_px, truth, estimate.candidates)
+
+
+@pytest.mark.parametrize("name", ["gnf-dna-3", "ic100-dna-14"])
+def test_the_search_stops_at_the_largest_consistent_candidate_as_the_whole_ladder_would_choose(
+    card: ModelCard, predictor: LocalPredictor, name: str
+) -> None:
+    image = read_image_file(COELHO / "images" / f"{name}.png")[0][..., :1]
+    ws = watershed_params(card, {})
+    estimate = estimate_diameter(image, card, predictor, ws)
+    x = normalize_percentile(image, card.inputs.normalization.low, card.inputs.normalization.high)
+    usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) / c >= 4]
+    ladder = measure_at(x, usable, card, predictor, ws)  # every candidate, one batch
+    ratio = {
+        t["candidate_px"]: max(t["measured_px"], t["candidate_px"]) / min(t["measured_px"], t["candidate_px"])
+        for t in ladder
+    }
+    consistent = [t for t in ladder if t["objects"] >= MIN_OBJECTS and ratio[t["candidate_px"]] <= CONSISTENT_RATIO]
+    winner = max(consistent, key=lambda t: t["candidate_px"])
+    searched = [t["candidate_px"] for t in estimate.candidates if t["candidate_px"] in usable]
+    assert searched == sorted(searched, reverse=True) and searched[-1] == winner["candidate_px"]
+    assert len(searched) < len(usable)  # large nuclei: the small candidates were never run
+    assert estimate.candidates[len(searched) - 1]["measured_px"] == pytest.approx(winner["measured_px"], abs=0.2)
 
 
 def test_an_empty_image_gives_no_estimate_and_is_not_resized(card: ModelCard, predictor: LocalPredictor) -> None:

@@ -97,6 +97,17 @@ def measure_at(
     return results
 
 
+def _gap(result: dict[str, float]) -> float:
+    """How far (log ratio) a candidate's measured diameter is from the candidate (nan-safe: inf)."""
+    measured = result["measured_px"]
+    return abs(math.log(measured / result["candidate_px"])) if measured > 0 else math.inf
+
+
+def _consistent(result: dict[str, float]) -> bool:
+    """Enough objects, measured within :data:`CONSISTENT_RATIO` of the candidate: the model sees such nuclei."""
+    return result["objects"] >= MIN_OBJECTS and _gap(result) <= math.log(CONSISTENT_RATIO)
+
+
 def estimate_diameter(
     image: np.ndarray, card: ModelCard, predictor: Predictor, params: WatershedParams
 ) -> SizeEstimate:
@@ -106,9 +117,11 @@ def estimate_diameter(
     :data:`WINDOW_PX` window. A candidate is *consistent* when the median diameter of what the model
     finds there is within :data:`CONSISTENT_RATIO` of the candidate itself; the largest consistent
     candidate wins (at smaller ones the model may take texture inside a large nucleus for small
-    nuclei; nuclei never hide inside smaller ones), else the candidate closest to consistent. Unless
-    it agrees within :data:`REFINE_TOLERANCE`, one more pass at the measured diameter refines it.
-    About 0.2 megapixel of network input in all, whatever the image's size.
+    nuclei; nuclei never hide inside smaller ones), else the candidate closest to consistent. The
+    candidates are tried from the largest down, one window each, and the first consistent one ends
+    the search (the same winner as trying them all). Unless it agrees within
+    :data:`REFINE_TOLERANCE`, one more pass at the measured diameter refines it. At most 0.2
+    megapixel of network input, whatever the image's size; large nuclei end the search soonest.
     """
     target = card.inputs.diameter_px
     if target is None:
@@ -116,16 +129,19 @@ def estimate_diameter(
     norm = card.inputs.normalization
     x = normalize_percentile(image, norm.low, norm.high)
     usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) * target / c >= 4 * target]
-    tried = measure_at(x, usable, card, predictor, params) if usable else []
+    tried: list[dict[str, float]] = []
+    for candidate in sorted(usable, reverse=True):  # the largest consistent one wins: stop at the first
+        (result,) = measure_at(x, [candidate], card, predictor, params)
+        tried.append(result)
+        if _consistent(result):
+            break
     found = [t for t in tried if t["objects"] >= MIN_OBJECTS]
     if not found:
         return SizeEstimate(None, tried)
-    gap = {id(t): abs(math.log(t["measured_px"] / t["candidate_px"])) for t in found}
-    consistent = [t for t in found if gap[id(t)] <= math.log(CONSISTENT_RATIO)]
     # texture inside a large nucleus can look like small nuclei at a small candidate, never the reverse
-    best = max(consistent, key=lambda t: t["candidate_px"]) if consistent else min(found, key=lambda t: gap[id(t)])
+    best = tried[-1] if _consistent(tried[-1]) else min(found, key=_gap)
     diameter = best["measured_px"]
-    if gap[id(best)] > math.log(REFINE_TOLERANCE):
+    if _gap(best) > math.log(REFINE_TOLERANCE):
         (refined,) = measure_at(x, [best["measured_px"]], card, predictor, params)
         tried.append(refined)
         if refined["objects"] >= MIN_OBJECTS:

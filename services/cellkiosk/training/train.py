@@ -55,6 +55,7 @@ class TrainConfig:
     diameter_px: float | None = None  # resize every image so its median nucleus is this wide (None: as it is)
     scale_min: float = 0.5  # scale jitter range (log-uniform) on top of the size normalization
     scale_max: float = 2.0
+    object_gain_p: float = 0.0  # share of crops whose nuclei are each dimmed or brightened on their own
 
 
 def ctc_samples(sequence: str, cfg: TrainConfig) -> list[Sample]:
@@ -90,7 +91,7 @@ def batches(
     share = cfg.ctc_share if extra else 0.0
     weights = np.concatenate([sampling_weights(data, 1.0 - share), sampling_weights(extra, share) if extra else []])
     data = data + (extra or [])
-    aug = AugmentConfig(scale_range=(cfg.scale_min, cfg.scale_max))
+    aug = AugmentConfig(scale_range=(cfg.scale_min, cfg.scale_max), object_gain_p=cfg.object_gain_p)
     while True:
         xs, ys = [], []
         for i in rng.choice(len(data), size=cfg.batch_size, p=weights):
