@@ -1,9 +1,10 @@
 """What ``cellkiosk up`` does while it serves: keep the processes it started alive.
 
-A dead Valkey is started again on its port from its append-only file; a
-consumer that exits is started again with exponential backoff (reset once it
-has run for a while). Each restart is logged; nothing is restarted once
-shutdown has begun.
+A Valkey that dies is started again on its port from its append-only file; a
+consumer that dies is started again with exponential backoff (reset once it
+has run for a while). Each restart is logged. A process that exits 0 was asked
+to stop (Ctrl-C reaches the whole process group, SIGTERM, ``valkey-cli
+shutdown``) and is left stopped; nothing is restarted once shutdown has begun.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Supervisor:
     def _run(self) -> None:
         valkey_started = time.monotonic()
         while not self._stop.wait(self.poll_s):
-            if self.valkey is not None and not self.valkey.alive():
+            if self.valkey is not None and not self.valkey.alive() and self.valkey.returncode() != 0:
                 valkey_started = self._restart_valkey(valkey_started)
             for consumer in self.consumers:
                 self._check_consumer(consumer)
@@ -110,7 +111,7 @@ class Supervisor:
                 log.warning("consumer restarted", extra={"consumer": c.name, "restarts": c.restarts})
             return
         code = c.process.poll()
-        if code is None:
+        if code is None or code == 0:  # running, or stopped on purpose
             return
         delay = c.backoff.next_delay_s(now - c.started_at)
         log.error("consumer exited; restarting it", extra={"consumer": c.name, "code": code, "in_s": delay})
