@@ -25,6 +25,18 @@ def _consumer_killed(r: dict[str, Any]) -> str:
     )
 
 
+def _sigterm(r: dict[str, Any]) -> str:
+    return f"the job in hand {r['job']}, then exit {r['exit_code']} ({r['exit_after_s']:.0f} s after the signal)"
+
+
+def _kill_tree(r: dict[str, Any]) -> str:
+    return (
+        f"batch of {r['batch']} ({r['done_before_kill']} done before the kill): after a restart all "
+        f"{r['done_after_restart']} done, {r['archives_per_child']} archive each, **{r['lost']} lost**, "
+        f"{r['done_twice']} done twice"
+    )
+
+
 def _redis(r: dict[str, Any]) -> str:
     return (
         f"{r['jobs']} jobs queued and running on {r['consumers']} consumer processes: {r['done']} done, "
@@ -91,9 +103,12 @@ def _load(r: dict[str, Any]) -> str:
 ROWS: list[tuple[str, str, str, Callable[[dict[str, Any]], str], str]] = [
     ("fault_consumer_killed", "consumer SIGKILLed mid-job", "`tests/integration/test_lifecycle.py`",
      _consumer_killed, ""),
+    ("fault_sigterm", "consumer SIGTERMed mid-job", "`tests/faults/test_crash_and_sigterm.py`", _sigterm, ""),
     ("fault_redis_restart", "Redis (AOF on) SIGKILLed for 3 s", "`tests/faults/test_redis_restart.py`", _redis, ""),
     ("fault_embedded_supervision", "`cellkiosk up`: valkey, then a consumer SIGKILLed",
      "`tests/faults/test_embedded_supervision.py`", _embedded, ""),
+    ("fault_kill_tree", "`cellkiosk up`: the whole tree `kill -9`ed mid-batch",
+     "`tests/faults/test_crash_and_sigterm.py`", _kill_tree, ""),
     ("fault_storage_down", "object storage (SeaweedFS) down 10 s mid-job", "`tests/faults/test_storage_down.py`",
      _storage, ""),
     ("fault_poison_job", "poison job: its consumer SIGKILLed every time", "`tests/faults/test_poison_job.py`",
@@ -124,6 +139,10 @@ def reliability_table(records: dict[str, dict[str, Any]] | None = None) -> str:
         if name in records:
             r = records[name]
             lines.append(f"| {what} | {describe(r)} | {test} | {r.get('date', '')} |")
+    if "load_full" in records:
+        calls = records["load_full"]["by_call"]
+        each = "; ".join(f"{k} p50 {v['p50_ms']:.0f} ms, p99 {v['p99_ms']:.0f} ms" for k, v in calls.items())
+        lines += ["", f"Per call under the full load ({records['load_full']['machine']}): {each}."]
     return "\n".join(lines)
 
 
