@@ -51,10 +51,11 @@ def _die_with_parent() -> None:
 class EmbeddedValkey:
     """A valkey-server child process on a free (or given) port."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True, databases: int = 16) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.durable = durable
+        self.databases = databases
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +67,7 @@ class EmbeddedValkey:
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [str(valkey_binary()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--dir", str(self.data_dir.resolve()), "--protected-mode", "no"]
+        args += ["--dir", str(self.data_dir.resolve()), "--protected-mode", "no", "--databases", str(self.databases)]
         args += ["--appendonly", "yes" if self.durable else "no", "--appendfsync", "everysec"]
         log_file = (self.data_dir / "valkey.log").open("ab")
         self.process = subprocess.Popen(
