@@ -7,7 +7,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench train evaluate clean compose-up compose-down test-compose
+.PHONY: help install run test test-fast lint format bench simulate helm-check train evaluate clean compose-up compose-down test-compose
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ install: $(STAMP) ## create .venv and install (only when pyproject.toml changed)
 run: $(STAMP) ## run the whole platform (PORT=8000): embedded valkey, local storage, in-process TF
 	CELLKIOSK_PORT=$(PORT) $(BIN)/cellkiosk up
 
-test: $(STAMP) ## run the whole test suite (real valkey, SeaweedFS, gRPC, TensorFlow)
+test: $(STAMP) ## run the whole test suite (real valkey, SeaweedFS, gRPC, TensorFlow; make helm-check's steps too)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the suite without slow tests
@@ -47,6 +47,13 @@ bench: $(STAMP) ## speed, accuracy and load benchmarks (figures quoted in the RE
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
 	$(BIN)/python benchmarks/load_test.py
+
+helm-check: $(STAMP) ## the Helm chart offline: lint --strict, template 4 values files, kubernetes-validate 1.32, KEDA schema, tests
+	bash helm/check.sh .cache/helm/rendered
+	CELLKIOSK_HELM_RENDERED=.cache/helm/rendered $(BIN)/pytest -q -p no:cacheprovider tests/helm $(PYTEST_ARGS)
+
+simulate: $(STAMP) ## capacity and cost of 10^6 1-MP images on Kubernetes (benchmarks/results/million-1mp.*, docs/capacity/)
+	$(BIN)/cellkiosk simulate benchmarks/scenarios/million-1mp.yaml --sweep-gpus 5 10 40 --sweep-gpu-s-per-mp 0.025 0.1 0.2
 
 train: $(STAMP) ## train (or resume) nuclear:2's recipe into runs/nuclear-v2 (docs/nuclear-model.md)
 	$(BIN)/cellkiosk train --out runs/nuclear-v2 --init models/nuclear/1 --diameter 17 --ctc-seg \

@@ -1,4 +1,5 @@
-# The HTTP gateway and web portal: FastAPI, no TensorFlow.
+# The HTTP gateway and web portal: FastAPI, no TensorFlow. The Helm chart runs the built-in autoscaler
+# (`python3 -m cellkiosk.autoscaler`) from this image too, hence the `autoscaler` extra (the kubernetes client).
 #   docker build -f docker/gateway.Dockerfile -t cellkiosk/gateway .
 # BASE_IMAGE: any Debian-like image with Python 3.11 and `python3 -m venv` (default: the official one).
 # PIP_ARGS: extra pip options, e.g. "--no-index --find-links /wheels" to install from docker/wheelhouse/.
@@ -8,7 +9,7 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 # (The requirement list is cut from pyproject.toml first: editing its other parts keeps this cache.)
 FROM ${BASE_IMAGE} AS requirements
 COPY docker/requirements.py pyproject.toml /src/
-RUN python3 /src/requirements.py /src/pyproject.toml gateway >/requirements.txt
+RUN python3 /src/requirements.py /src/pyproject.toml gateway autoscaler >/requirements.txt
 
 FROM ${BASE_IMAGE} AS deps
 ARG PIP_ARGS=""

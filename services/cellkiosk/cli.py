@@ -31,6 +31,20 @@ def cmd_consumer(args: argparse.Namespace) -> int:
     return main(args.rest)
 
 
+def cmd_autoscaler(args: argparse.Namespace) -> int:
+    """The built-in autoscaler (clusters without KEDA)."""
+    from cellkiosk.autoscaler.__main__ import main
+
+    return main(args.rest)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Capacity and cost simulation of a workload through the scaling policy."""
+    from cellkiosk.autoscaler.simulate_cli import main
+
+    return main(args.rest)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) the nuclear model."""
     from cellkiosk.training.train import TrainConfig, train
@@ -279,6 +293,25 @@ def cmd_export_tfserving(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pull_models(args: argparse.Namespace) -> int:
+    """Copy a model store from a bucket to a folder (the chart's init containers)."""
+    from cellkiosk.core.logs import setup_logging
+    from cellkiosk.core.settings import CommonSettings
+    from cellkiosk.core.storage import StorageError, open_storage
+    from cellkiosk.inference.store_pull import pull_model_store
+
+    settings = CommonSettings()
+    setup_logging(settings.log_level, settings.log_json)
+    storage = open_storage(args.url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+    try:
+        models = pull_model_store(storage, Path(args.dest))
+    except (StorageError, ValueError) as exc:
+        print(f"cellkiosk pull-models: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(models))
+    return 0
+
+
 def cmd_measure_card(args: argparse.Namespace) -> int:
     """Measure a model directory again as export does, and rewrite its card's metrics and post-processing."""
     from cellkiosk.training.finalize import remeasure
@@ -317,6 +350,14 @@ def parser() -> argparse.ArgumentParser:
     consumer = sub.add_parser("consumer", help="run a queue consumer (see --help)", add_help=False)
     consumer.add_argument("rest", nargs=argparse.REMAINDER)
     consumer.set_defaults(func=cmd_consumer)
+    autoscaler = sub.add_parser("autoscaler", help="size consumers and TF Serving from the queues (see --help)",
+                                add_help=False)  # fmt: skip
+    autoscaler.add_argument("rest", nargs=argparse.REMAINDER)
+    autoscaler.set_defaults(func=cmd_autoscaler)
+    simulate = sub.add_parser("simulate", help="capacity and cost of a workload on Kubernetes (see --help)",
+                              add_help=False)  # fmt: skip
+    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    simulate.set_defaults(func=cmd_simulate)
     train = sub.add_parser("train", help="train the nuclear segmentation model (resumes from checkpoints)")
     train.add_argument("--data", default="../shared/data/dsb2018")
     train.add_argument("--out", default="runs/nuclear")
@@ -426,11 +467,19 @@ def parser() -> argparse.ArgumentParser:
     tf.add_argument("--base-path", help="where OUT will be inside the server, e.g. /models (default: OUT)")
     tf.add_argument("--max-batch-size", type=int, default=32, help="TF Serving's max_batch_size (default 32)")
     tf.set_defaults(func=cmd_export_tfserving)
+    pm = sub.add_parser("pull-models", help="copy a model store from a bucket (s3://bucket/prefix) to a folder")
+    pm.add_argument("url", help="s3://bucket/prefix holding <name>/<version>/ folders (CELLKIOSK_S3_* settings apply)")
+    pm.add_argument("dest", help="local folder (created)")
+    pm.set_defaults(func=cmd_pull_models)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cellkiosk`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    passing = {"consumer": cmd_consumer, "autoscaler": cmd_autoscaler, "simulate": cmd_simulate}
+    if argv and argv[0] in passing:  # their own parsers take every option, --help included
+        return int(passing[argv[0]](argparse.Namespace(rest=argv[1:])))
     args = parser().parse_args(argv)
     if args.command in ("train", "evaluate", "export", "record-checkpoint", "export-tracking", "measure-card"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

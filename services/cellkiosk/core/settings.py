@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -107,3 +107,41 @@ class ConsumerSettings(CommonSettings):
     tile_overlap_px: int = 64
     predict_batch_size: int = 4
     cleanup_interval_s: float = 60.0
+
+
+class ScaleTarget(BaseModel):
+    """One Deployment the autoscaler sizes from the backlog of some queues (a consumer, or TF Serving)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    deployment: str = Field(min_length=1, description="Name of the Deployment (in the autoscaler's namespace)")
+    queues: list[str] = Field(min_length=1, description="Job types whose backlog (lag + pending) this serves")
+    items_per_replica: float = Field(gt=0, description="Backlog one replica is sized for")
+    min_replicas: int = Field(0, ge=0)
+    max_replicas: int = Field(ge=1)
+    idle_cooldown_s: float = Field(
+        300.0, ge=0, description="The backlog empty this long before the last replica goes (min 0): long for GPU pods"
+    )
+    scale_down_window_s: float = Field(
+        120.0, ge=0, description="Scale down to the highest need seen in this window (no flapping)"
+    )
+    scale_down_max_fraction: float = Field(
+        0.5, gt=0, le=1, description="Largest share of the replicas removed in one period (at least one)"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScaleTarget:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"{self.deployment}: min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        return self
+
+
+class AutoscalerSettings(CommonSettings):
+    """The built-in autoscaler (for clusters without KEDA)."""
+
+    namespace: str | None = Field(None, description="Namespace of the Deployments; unset = the pod's own")
+    targets: list[ScaleTarget] = Field(min_length=1, description="JSON list of scale targets (the chart sets it)")
+    period_s: float = Field(15.0, gt=0, description="Seconds between two decisions")
+    metrics_port: int = Field(9090, gt=0, lt=65536, description="Prometheus /metrics and /healthz")
+    kubeconfig: Path | None = Field(None, description="Use this kubeconfig instead of the in-cluster service account")
+    dry_run: bool = Field(False, description="Decide and log, never patch")
