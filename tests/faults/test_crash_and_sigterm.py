@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from cellkiosk.core.embedded import free_port
 from cellkiosk.core.jobs import result_prefix
@@ -21,6 +22,8 @@ from tests.integration.conftest import VAL_OTHER, VAL_SMALL, val_png
 from tests.integration.test_embedded_up import start_up, wait_done
 from tests.integration.test_lifecycle import SLOW, big_stack
 from tests.records import record
+
+pytestmark = pytest.mark.slow  # real processes killed and restarted: `make test` runs it, test-fast skips it
 
 BATCH = 6
 

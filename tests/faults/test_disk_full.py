@@ -13,6 +13,8 @@ from cellkiosk.core.jobs import result_prefix
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.records import record
 
+pytestmark = pytest.mark.slow  # a fault on a real tmpfs: `make test` runs it, test-fast skips it
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:

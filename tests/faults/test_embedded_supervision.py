@@ -8,11 +8,14 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from cellkiosk.core.embedded import free_port
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.integration.test_embedded_up import descendants, start_up, wait_done
 from tests.records import record
+
+pytestmark = pytest.mark.slow  # real processes killed and restarted: `make test` runs it, test-fast skips it
 
 
 def child(proc_pid: int, needle: str) -> psutil.Process:

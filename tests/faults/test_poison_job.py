@@ -7,12 +7,16 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from cellkiosk.core.jobs import CONSUMER_GROUP, dead_letter_key, queue_key
 from tests.faults.procs import consumer_env, start_consumer, stop
 from tests.fixtures.platform import Platform
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.integration.test_lifecycle import SLOW, big_stack
 from tests.records import record
+
+pytestmark = pytest.mark.slow  # real processes killed and restarted: `make test` runs it, test-fast skips it
 
 MAX_ATTEMPTS = 2
 

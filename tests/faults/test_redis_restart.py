@@ -6,6 +6,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from cellkiosk.core.embedded import EmbeddedValkey
 from cellkiosk.core.jobs import STATS_JOBS, result_prefix
 from cellkiosk.core.queue import JobQueue, connect_redis
@@ -13,6 +15,8 @@ from cellkiosk.core.storage import open_storage
 from tests.faults.procs import TERMINAL, consumer_env, gateway, start_consumer, stop, wait_until
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.records import record
+
+pytestmark = pytest.mark.slow  # real processes killed and restarted: `make test` runs it, test-fast skips it
 
 JOBS = 8
 

@@ -6,6 +6,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from cellkiosk.core.jobs import result_prefix
 from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.storage import open_storage
@@ -16,6 +18,8 @@ from tests.fixtures.seaweed import start_seaweed, stop_seaweed
 from tests.integration.conftest import VAL_SMALL, val_png
 from tests.integration.test_lifecycle import SLOW, big_stack
 from tests.records import record
+
+pytestmark = pytest.mark.slow  # real processes killed and restarted: `make test` runs it, test-fast skips it
 
 DOWN_S = 10.0
 

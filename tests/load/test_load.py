@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from benchmarks.load import run_load
 
 from tests.records import record
+
+pytestmark = pytest.mark.slow  # a few minutes of load: `make test` runs it, test-fast skips it
 
 JOBS, CLIENTS, BATCHES, BATCH_SIZE = 80, 8, 4, 5
 
