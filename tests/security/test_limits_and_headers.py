@@ -84,3 +84,13 @@ def test_empty_keys_never_open_the_door(make_platform: Any) -> None:
     p = make_platform(workers=0, api_keys=["good"], admin_api_key="")  # compose's default for no admin
     assert httpx.get(f"{p.url}/api/jobs", headers={"X-API-Key": ""}).status_code == 401
     assert httpx.get(f"{p.url}/api/jobs", headers={"X-API-Key": "good"}).status_code == 200
+
+
+def test_oversized_request_bodies_and_batches_are_refused(make_platform: Any) -> None:
+    p = make_platform(workers=0)
+    huge = {"type": "segmentation", "input": "uploads/x/y.png", "params": {"pad": "x" * (5 << 20)}}
+    resp = p.http.post("/api/jobs", json=huge)
+    assert resp.status_code == 413 and "larger than" in resp.json()["detail"]
+    too_many = {"type": "segmentation", "inputs": [f"uploads/{i}/a.png" for i in range(10_001)]}
+    assert p.http.post("/api/jobs", json=too_many).status_code == 422
+    assert p.http.post("/api/jobs", json={"type": "segmentation", "input": "uploads/" + "a" * 2000}).status_code == 422

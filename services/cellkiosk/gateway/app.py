@@ -29,6 +29,14 @@ from cellkiosk.inference.store import ModelStore
 CHECKOUT_FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5  # what a 503 for Redis or storage being down asks clients to wait
+MAX_REQUEST_BYTES = 4 << 20  # bodies other than uploads: a batch of 10,000 keys is ~0.6 MB of JSON
+
+
+def is_upload(path: str) -> bool:
+    """Whether a request path takes a file body (its own size limit applies)."""
+    return path == "/api/uploads" or path.startswith("/api/uploads/direct/")
+
+
 DESCRIPTION = """Upload microscopy images, run deep-learning analyses (segmentation), follow progress,
 download results. Typical flow: `POST /api/uploads` → `POST /api/jobs` → `GET /api/jobs/{id}/events`
 → `GET /api/jobs/{id}/result`."""
@@ -62,6 +70,9 @@ def create_app(
     @app.middleware("http")
     async def reject_oversized(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_REQUEST_BYTES and not is_upload(request.url.path):
+            detail = f"request body is larger than {MAX_REQUEST_BYTES:,} bytes (files go to POST /api/uploads)"
+            return JSONResponse({"detail": detail}, status_code=413)
         if request.url.path == "/api/uploads" and length and length.isdigit():
             if int(length) > settings.max_upload_bytes + (1 << 20):  # + room for multipart headers
                 return JSONResponse(
