@@ -40,7 +40,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix services tests benchmarks
 	$(BIN)/ruff format services tests benchmarks
 
-bench: $(STAMP) ## speed and accuracy benchmarks (records in benchmarks/results/, quoted in the README)
+bench: $(STAMP) ## speed, accuracy and load benchmarks (records in benchmarks/results/, quoted in the README)
 	$(BIN)/python benchmarks/segmentation_speed.py
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/size_job_share.py
@@ -52,6 +52,7 @@ bench: $(STAMP) ## speed and accuracy benchmarks (records in benchmarks/results/
 	$(BIN)/python -m benchmarks.viewer_latency
 	$(BIN)/python -m benchmarks.backends
 	$(BIN)/python -m benchmarks.perf_tables
+	$(BIN)/python benchmarks/load_test.py
 
 helm-check: $(STAMP) ## the Helm chart offline: lint --strict, template 4 values files, kubernetes-validate 1.32, KEDA schema, tests
 	bash helm/check.sh .cache/helm/rendered

@@ -1,10 +1,11 @@
-"""The README's accuracy tables are the model cards' measured metrics, rendered by benchmarks/card_tables.py."""
+"""The README's tables are rendered from records produced by code: model cards and reliability test figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from benchmarks.card_tables import segmentation_table, tracking_table
+from benchmarks.reliability_table import reliability_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -26,3 +27,9 @@ def test_readme_quotes_the_performance_records() -> None:
     for table in (t.efficiency_table(), t.stage_table(), t.watershed_table(), t.viewer_table(), t.backends_table(),
                   t.test_fast_line()):  # fmt: skip
         assert table in text, f"run: python -m benchmarks.perf_tables\n{table}"
+
+
+def test_readme_quotes_the_reliability_records() -> None:
+    table = reliability_table()
+    assert table.count("\n") >= 9, "records missing: run the tests with CELLKIOSK_RECORD_RESULTS=1 (docs/security.md)"
+    assert table in README.read_text(), "run: python benchmarks/reliability_table.py and paste it into the README"

@@ -1,13 +1,16 @@
 """``cellkiosk up``: the whole platform on one machine, no configuration needed.
 
 Starts a private valkey-server (unless CELLKIOSK_REDIS_URL points elsewhere),
-one consumer process per job type, and the gateway in this process. Ctrl-C
+one consumer process per job type, and the gateway in this process, and
+supervises what it started (:mod:`cellkiosk.supervisor`): a dead Valkey is
+restarted from its append-only file, a dead consumer with backoff. Ctrl-C
 stops the gateway, lets each consumer finish its job in hand, then stops
 valkey (which writes its append-only file, so queued jobs survive).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -24,6 +27,7 @@ from cellkiosk.core.settings import GatewaySettings
 from cellkiosk.core.storage import storage_from_settings
 from cellkiosk.gateway.app import create_app
 from cellkiosk.inference.store import ModelStore
+from cellkiosk.supervisor import Supervised, Supervisor
 
 log = logging.getLogger("cellkiosk.up")
 
@@ -32,6 +36,16 @@ def start_consumer(job_type: str, index: int, env: dict[str, str]) -> subprocess
     """A consumer process with a stable name, so a restart resumes its unfinished messages."""
     cmd = [sys.executable, "-m", "cellkiosk.consumer", "--queue", job_type, "--name", f"embedded-{job_type}-{index}"]
     return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
+
+
+def supervised_consumers(per_type: int, env: dict[str, str]) -> list[Supervised]:
+    """One consumer process per job type (x ``per_type``), each with a way to start it again."""
+    out = []
+    for job_type in JobType:
+        for index in range(per_type):
+            start = functools.partial(start_consumer, job_type.value, index, env)
+            out.append(Supervised(f"embedded-{job_type.value}-{index}", start, start()))
+    return out
 
 
 def stop_all(consumers: list[subprocess.Popen[bytes]], valkey: EmbeddedValkey | None, grace_s: float) -> None:
@@ -64,14 +78,14 @@ def run(consumers_per_type: int = 1, grace_s: float = 60.0) -> int:
         CELLKIOSK_DATA_DIR=str(settings.data_dir.resolve()),
         CELLKIOSK_MODELS_DIR=str(Path(settings.models_dir).resolve()),
     )
-    consumers: list[subprocess.Popen[bytes]] = []
+    supervisor: Supervisor | None = None
     try:
         storage = storage_from_settings(settings)
         queue = JobQueue(connect_redis(redis_url))
         models = ModelStore(settings.models_dir)
         if not models.cards():
             log.warning("no models found", extra={"models_dir": str(settings.models_dir)})
-        consumers = [start_consumer(t.value, i, env) for t in JobType for i in range(consumers_per_type)]
+        supervisor = Supervisor(valkey, supervised_consumers(consumers_per_type, env)).start()
         app = create_app(settings, queue, storage, models, redis_url)
         base = f"http://{settings.host}:{settings.port}"
         print(
@@ -81,6 +95,10 @@ def run(consumers_per_type: int = 1, grace_s: float = 60.0) -> int:
         )
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     finally:
+        consumers = []
+        if supervisor is not None:
+            supervisor.stop()
+            consumers = supervisor.processes()
         stop_all(consumers, valkey, grace_s)
         log.info("stopped")
     return 0

@@ -11,6 +11,7 @@ import pytest
 from cellkiosk.core.embedded import EmbeddedValkey
 from cellkiosk.core.jobs import (
     CONSUMER_GROUP,
+    STATUS_RANK,
     Action,
     Job,
     JobStatus,
@@ -389,3 +390,39 @@ def test_heartbeat_and_consumers_alive(queue: JobQueue) -> None:
     queue.redis.pexpire(key, 20)  # let c1's heartbeat lapse without waiting seconds
     time.sleep(0.1)
     assert queue.consumers_alive() == ["c2"]
+
+
+@pytest.mark.parametrize("start", list(JobStatus))
+def test_every_transition_follows_status_rank(queue: JobQueue, start: JobStatus) -> None:
+    """The Lua scripts' ranks are STATUS_RANK's: each pair of statuses moves as the ranks say."""
+    for target in JobStatus:
+        job = queue.create(make_job().model_copy(update={"status": start}))
+        allowed = STATUS_RANK[start] < max(STATUS_RANK.values()) and STATUS_RANK[target] >= STATUS_RANK[start]
+        assert queue.update(job.id, target) is allowed, (start, target)
+        if target.terminal:
+            job = queue.create(make_job().model_copy(update={"status": start}))
+            assert queue.finish(job.id, target, ttl_s=60) is (not start.terminal), (start, target)
+
+
+def test_finish_sets_status_ttl_and_counters_in_one_script(queue: JobQueue) -> None:
+    """No window between the final status and its TTL: one EVALSHA does both (and the counters)."""
+    job = queue.create(make_job())
+    monitor = queue.redis.connection_pool.get_connection()
+    try:
+        monitor.send_command("MONITOR")
+        monitor.read_response()
+        queue.finish(job.id, JobStatus.DONE, ttl_s=60, timings={"predict": 1.5})
+        seen = []
+        while True:
+            line = str(monitor.read_response())
+            seen.append(line)
+            if '"HGETALL"' in line:  # the read-back for the event comes after the write
+                break
+    finally:
+        monitor.disconnect()
+    ours = [line for line in seen if job.id in line]
+    assert any("lua]" in line and '"EXPIRE"' in line for line in ours), ours  # the TTL is set by the script
+    writes = [line for line in ours if "lua]" not in line and any(w in line for w in ('"HSET"', '"EXPIRE"'))]
+    assert writes == [], writes  # and no write to the job ran outside it
+    assert queue.redis.ttl(job_key(job.id)) > 0
+    assert queue.redis.hget("stats:stages", "segmentation|predict|sum") == "1.5"

@@ -234,7 +234,7 @@ def test_every_service_starts_from_the_configmap(
 
 def test_values_hold_no_secret_by_default() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["secrets"] == {"existingSecret": "", "apiKeys": []}
+    assert values["secrets"] == {"existingSecret": "", "apiKeys": [], "adminApiKey": ""}
     text = (CHART / "values.yaml").read_text().lower()
     assert "password:" not in text and "secretkey" not in text and "accesskey" not in text
 

@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import struct
-import zipfile
-import zlib
-
 import numpy as np
 import pytest
-import tifffile
 
 from tests.fixtures.platform import Platform
+from tests.hostile.make_corpus import png_claiming, zip_of
+from tests.hostile.make_corpus import tiff as tiff_bytes
 from tests.integration.conftest import VAL_SMALL, val_png
-
-
-def tiff_bytes(array: np.ndarray, **kwargs: object) -> bytes:
-    """Encode an array as TIFF."""
-    buf = io.BytesIO()
-    tifffile.imwrite(buf, array, **kwargs)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header claims a huge image (a decompression bomb's first bytes)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-    )
-
-
-def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    """A zip with the given members."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
 
 FIVE_CHANNELS = tiff_bytes(
     np.random.default_rng(0).integers(0, 255, (5, 64, 64), dtype=np.uint8), metadata={"axes": "CYX"}, ome=True
@@ -64,7 +31,7 @@ FAILED_JOBS = {
     "zip bomb": (zip_of({"a.tif": b"\x00" * (50 << 20)}), "bomb.zip", {}, "zip bomb"),
     "zip path trick": (zip_of({"../../etc/evil.png": val_png(VAL_SMALL).read_bytes()}), "trick.zip", {}, "unsafe path"),
     "zip without images": (zip_of({"readme.txt": b"hi", "data.csv": b"1,2"}), "docs.zip", {}, "no image files"),
-    "not a zip after all": (b"PK\x03\x04" + b"\x00" * 40, "broken.zip", {}, "not an image"),
+    "not a zip after all": (b"PK\x03\x04" + b"\x00" * 40, "broken.zip", {}, "truncated zip"),
 }
 
 

@@ -18,6 +18,7 @@ from cellkiosk.core.jobs import JobStatus, result_prefix
 from cellkiosk.core.queue import JobQueue, connect_redis
 from tests.fixtures.platform import MODELS_DIR, Platform, start_worker
 from tests.integration.conftest import VAL_SMALL, grey, val_png
+from tests.records import record
 
 
 def big_stack(tmp_path: Path, pages: int = 6) -> Path:
@@ -127,6 +128,13 @@ def test_killed_consumer_job_is_finished_once_by_another(make_platform, tmp_path
     assert stored is not None and stored.attempts == 2
     assert len(idle.storage.list(result_prefix(job_id))) == 1
     assert idle.queue.depth("segmentation") == 0
+    done_counted = int(idle.queue.redis.hget("stats:jobs", "segmentation|done") or 0)
+    assert done_counted == 1  # counters once
+    record(
+        "fault_consumer_killed",
+        {"killed": "a consumer process mid-predict (SIGKILL)", "finished_by": "another consumer process",
+         "attempts": stored.attempts, "archives": 1, "done_counted": done_counted, "sigterm_exit": 0},
+    )  # fmt: skip
 
 
 @pytest.mark.slow

@@ -88,6 +88,26 @@ def retry_after_s(resp: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class KeyForOrigin:
+    """Request hook: the API key goes to the gateway's origin only, never to presigned or redirected URLs.
+
+    httpx runs request hooks on every hop of a redirect, so a 307 from the gateway to the object store
+    arrives there without the key (httpx itself only strips ``Authorization`` across origins).
+    """
+
+    def __init__(self, base_url: str, api_key: str | None) -> None:
+        self.origin = httpx.URL(base_url)
+        self.api_key = api_key
+
+    def __call__(self, request: httpx.Request) -> None:
+        url = request.url
+        same = (url.scheme, url.host, url.port) == (self.origin.scheme, self.origin.host, self.origin.port)
+        if self.api_key and same:
+            request.headers["X-API-Key"] = self.api_key
+        else:
+            request.headers.pop("X-API-Key", None)
+
+
 class Http:
     """An ``httpx.Client`` that retries transient failures and raises :class:`ApiError` for refusals.
 
@@ -104,12 +124,16 @@ class Http:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
     ) -> None:
-        headers = {"X-API-Key": api_key} if api_key else {}
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s, follow_redirects=True)
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout_s,
+            follow_redirects=True,
+            event_hooks={"request": [KeyForOrigin(self.base_url, api_key)]},
+        )
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -19,6 +19,8 @@ from cellkiosk.core.logs import setup_logging
 from cellkiosk.core.queue import JobQueue, connect_redis
 from cellkiosk.core.settings import ConsumerSettings
 from cellkiosk.core.storage import storage_from_settings
+from cellkiosk.core.storage_retry import RetryingStorage
+from cellkiosk.imaging.io import limit_decoders
 from cellkiosk.inference.predictor import LocalPredictor, Predictor
 from cellkiosk.inference.store import ModelStore
 
@@ -73,7 +75,8 @@ def build_worker(settings: ConsumerSettings) -> Worker:
     """A worker with real clients for ``settings``."""
     if not settings.redis_url:
         raise SystemExit("CELLKIOSK_REDIS_URL is not set (use `cellkiosk up` for the embedded platform)")
-    storage = storage_from_settings(settings)
+    limit_decoders(settings.max_image_pixels)
+    storage = RetryingStorage(storage_from_settings(settings), settings.storage_retry_s)
     queue = JobQueue(connect_redis(settings.redis_url))
     return Worker(settings, queue, storage, build_services(settings))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import stat
 import tempfile
 import time
 import zipfile
@@ -17,6 +19,8 @@ from cellkiosk.core.storage import KeyNotFoundError, ObjectTooLargeError, safe_f
 from cellkiosk.imaging.io import is_image_name
 
 SKIPPED_FILE = "skipped.json"
+WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+NESTED_ZIP = "a zip inside a zip is not unpacked: upload it on its own"
 
 
 def member_is_hidden(name: str) -> bool:
@@ -37,8 +41,10 @@ def check_zip(
         raise BadInputError(f"{name}: zip unpacks to {total:,} bytes, above the limit of {max_bytes:,}")
     for info in infos:
         path = PurePosixPath(info.filename.replace("\\", "/"))
-        if path.is_absolute() or ".." in path.parts:
+        if path.is_absolute() or ".." in path.parts or WINDOWS_DRIVE.match(info.filename) or "\x00" in info.filename:
             raise BadInputError(f"{name}: zip member '{info.filename}' has an unsafe path")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise BadInputError(f"{name}: zip member '{info.filename}' is a symbolic link; zips of plain files only")
         if info.file_size > 1 << 20 and info.file_size > max_ratio * max(info.compress_size, 1):
             raise BadInputError(
                 f"{name}: zip member '{info.filename}' is compressed "
@@ -60,6 +66,9 @@ def fan_out_zip(ctx: JobContext, local: Path, name: str) -> None:
     with zf:
         infos = check_zip(zf, name, s.max_zip_members, s.max_zip_bytes, s.max_zip_ratio)
         for index, info in enumerate(sorted(infos, key=lambda i: i.filename)):
+            if info.filename.lower().endswith(".zip"):
+                skipped.append({"image": info.filename, "reason": NESTED_ZIP})
+                continue
             if not is_image_name(info.filename):
                 skipped.append({"image": info.filename, "reason": "not an image file (expected .tif, .png or .jpg)"})
                 continue
@@ -80,6 +89,7 @@ def fan_out_zip(ctx: JobContext, local: Path, name: str) -> None:
                     input_name=info.filename,
                     params=job.params,
                     parent=job.id,
+                    owner=job.owner,
                 )
             )
     if not children:

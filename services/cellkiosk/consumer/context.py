@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cellkiosk.core.errors import CancelledError
-from cellkiosk.core.jobs import Job, JobStatus, Stage, job_key, result_prefix
+from cellkiosk.core.jobs import Job, JobStatus, Stage, result_prefix
 from cellkiosk.core.queue import JobQueue
 from cellkiosk.core.settings import ConsumerSettings
 from cellkiosk.core.storage import Storage
@@ -38,7 +38,7 @@ class JobContext:
     def stage(self, stage: Stage, progress: float) -> None:
         """Enter a stage (a cancel point): record the last one's time, publish progress."""
         self._close_stage()
-        if self.queue.redis.hget(job_key(self.job.id), "cancel_requested") == "1":
+        if self.queue.cancel_requested(self.job.id):
             raise CancelledError("cancelled by user")
         self._stage, self._stage_started = stage, time.perf_counter()
         self.queue.update(self.job.id, stage=stage, progress=round(progress, 1))

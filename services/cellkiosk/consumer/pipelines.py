@@ -19,7 +19,7 @@ from cellkiosk.consumer.tracking_pipeline import run_tracking
 from cellkiosk.core.jobs import Stage, result_prefix
 from cellkiosk.core.params import SegmentationParams, validate_params
 from cellkiosk.imaging.channels import drop_alpha, select_channels
-from cellkiosk.imaging.io import read_image_bytes
+from cellkiosk.imaging.io import check_pixels, read_image_bytes
 from cellkiosk.imaging.overlay import preview_png
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
@@ -57,7 +57,7 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
             return
         ctx.stage(Stage.PREPROCESS, 4)
         with local.open("rb") as fh:
-            loaded = read_image_bytes(fh, name, params.axes, ctx.settings.max_image_pixels)
+            loaded = check_pixels(read_image_bytes(fh, name, params.axes, ctx.settings.max_image_pixels), name)
         ctx.lap("decode")
         input_sha256 = file_sha256(local)
     data = select_channels(loaded.data, card.n_channels, params.channels, card.name, loaded.source_axes)

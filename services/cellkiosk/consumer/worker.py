@@ -22,13 +22,14 @@ from cellkiosk.consumer.context import JobContext
 from cellkiosk.consumer.finisher import Finisher
 from cellkiosk.consumer.pipelines import PIPELINES, Services
 from cellkiosk.core.errors import BadInputError, CancelledError, TransientError, UnavailableError
-from cellkiosk.core.jobs import Action, JobStatus, Stage, job_key
+from cellkiosk.core.jobs import Action, JobStatus, Stage
 from cellkiosk.core.logs import job_logger
 from cellkiosk.core.queue import Delivery, JobQueue
 from cellkiosk.core.settings import ConsumerSettings
-from cellkiosk.core.storage import Storage, StorageError
+from cellkiosk.core.storage import Storage, StorageError, StorageFullError
 
 log = logging.getLogger(__name__)
+REDIS_RETRY_S = 2.0  # wait between tries while Redis is unreachable
 Pipeline = Callable[[JobContext, Services], None]
 
 
@@ -45,37 +46,42 @@ class Worker:
 
     # -- loop ----------------------------------------------------------------
     def run(self) -> None:
-        """Claim and run jobs until stopped; hand back the current one on shutdown."""
-        for job_type in self.settings.queues:
-            self.queue.ensure_group(job_type)
+        """Claim and run jobs until stopped; Redis errors are waited out, never the end of the loop."""
         keepalive = threading.Thread(target=self._keepalive, name="keepalive", daemon=True)
         keepalive.start()
         log.info("consumer started", extra={"consumer": self.name, "queues": self.settings.queues})
+        resumed = False
+        next_cleanup = 0.0
+        while not self.stop.is_set():
+            try:
+                if not resumed:  # what this name claimed before a restart, then the queues
+                    self._resume_own()
+                    resumed = True
+                if time.monotonic() >= next_cleanup:
+                    self.cleanup_expired()
+                    next_cleanup = time.monotonic() + self.settings.cleanup_interval_s
+                delivery = self._claim_any()
+                if delivery is not None:
+                    self.handle(delivery)
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):  # the stream was deleted (e.g. FLUSHDB): recreate
+                    resumed = False
+                    continue
+                log.error("redis refused a command, retrying", extra={"error": str(exc)})
+                self.stop.wait(REDIS_RETRY_S)
+            except redis.RedisError as exc:  # down, restarting, loading its AOF: the message stays pending
+                log.warning("redis unavailable, retrying", extra={"error": str(exc)})
+                self.stop.wait(REDIS_RETRY_S)
+        self.finisher.wait()
+        log.info("consumer stopped", extra={"consumer": self.name, "jobs": self.jobs_handled})
+
+    def _resume_own(self) -> None:
+        for job_type in self.settings.queues:
+            self.queue.ensure_group(job_type)
         for job_type in self.settings.queues:
             for pending in self.queue.own_pending(job_type, self.name):
                 if not self.stop.is_set():
                     self.handle(pending)
-        next_cleanup = 0.0
-        while not self.stop.is_set():
-            if time.monotonic() >= next_cleanup:
-                self.cleanup_expired()
-                next_cleanup = time.monotonic() + self.settings.cleanup_interval_s
-            try:
-                delivery = self._claim_any()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("redis unavailable, retrying", extra={"error": str(exc)})
-                self.stop.wait(2.0)
-                continue
-            except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                for job_type in self.settings.queues:  # the stream was deleted (e.g. FLUSHDB): recreate
-                    self.queue.ensure_group(job_type)
-                continue
-            if delivery is not None:
-                self.handle(delivery)
-        self.finisher.wait()
-        log.info("consumer stopped", extra={"consumer": self.name, "jobs": self.jobs_handled})
 
     def _claim_any(self) -> Delivery | None:
         block = max(self.settings.block_ms // max(len(self.settings.queues), 1), 100)
@@ -112,7 +118,7 @@ class Worker:
             return
         jlog = job_logger(log, job.id)
         if delivery.action == Action.RUN:
-            attempts = int(self.queue.redis.hincrby(job_key(job.id), "attempts", 1))
+            attempts = self.queue.count_attempt(job.id)
             if attempts > self.settings.max_attempts:
                 reason = f"gave up after {attempts - 1} attempts (the consumer kept failing or dying on this input)"
                 self.queue.finish(job.id, JobStatus.FAILED, self.settings.job_ttl_s, error=reason)
@@ -157,6 +163,9 @@ class Worker:
         except UnavailableError as exc:
             jlog.error("job failed: a dependency stayed unreachable", extra={"reason": str(exc)})
             self._fail(ctx, str(exc))
+        except StorageFullError as exc:  # nothing was stored; a retry would only fill the disk again
+            jlog.error("job failed: storage full", extra={"reason": str(exc)})
+            self._fail(ctx, f"{exc}; the results could not be saved: ask the operator to free space, then run it again")
         except CancelledError:
             jlog.info("job cancelled")
             self.queue.finish(

@@ -51,10 +51,11 @@ def _die_with_parent() -> None:
 class EmbeddedValkey:
     """A valkey-server child process on a free (or given) port."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True, databases: int = 16) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.durable = durable
+        self.databases = databases
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +67,7 @@ class EmbeddedValkey:
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [str(valkey_binary()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--dir", str(self.data_dir.resolve()), "--protected-mode", "no"]
+        args += ["--dir", str(self.data_dir.resolve()), "--protected-mode", "no", "--databases", str(self.databases)]
         args += ["--appendonly", "yes" if self.durable else "no", "--appendfsync", "everysec"]
         log_file = (self.data_dir / "valkey.log").open("ab")
         self.process = subprocess.Popen(
@@ -90,6 +91,14 @@ class EmbeddedValkey:
         client.close()
         log.info("valkey started", extra={"url": self.url, "data_dir": str(self.data_dir)})
         return self
+
+    def alive(self) -> bool:
+        """Whether the server process is running (a dead one is reaped, so no zombie is left)."""
+        return self.process is not None and self.process.poll() is None
+
+    def returncode(self) -> int | None:
+        """Exit status of the last server process; None while it runs or before it started."""
+        return self.process.poll() if self.process is not None else None
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the server (SIGTERM; it writes its append-only file first)."""

@@ -7,8 +7,8 @@ string or a key by hand.
 from __future__ import annotations
 
 import json
+import secrets
 import time
-import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -117,6 +117,24 @@ def request_key(idempotency_key: str) -> str:
     return f"request:{idempotency_key}"
 
 
+def active_jobs_key(owner: str) -> str:
+    """Redis sorted set of an owner's queued or running jobs (``job:<id>`` by creation time; batches once)."""
+    return f"active:{owner}"
+
+
+def owner_jobs_key(owner: str) -> str:
+    """Redis sorted set of every job an owner created (top-level ids by creation time), for listing."""
+    return f"jobs-of:{owner}"
+
+
+ALL_JOBS = "jobs-of-all"  # sorted set of every top-level job id by creation time (the admin's list)
+
+
+def upload_owner_key(upload_id: str) -> str:
+    """Redis string naming the owner of one upload (expires with the upload)."""
+    return f"upload-owner:{upload_id}"
+
+
 def events_channel(job_id: str) -> str:
     """Pub/sub channel with every change of a job."""
     return f"events:{job_id}"
@@ -133,8 +151,8 @@ def result_prefix(job_id: str) -> str:
 
 
 def new_id() -> str:
-    """A new random id for jobs and uploads (URL-safe hex)."""
-    return uuid.uuid4().hex
+    """A new unguessable id for jobs and uploads: 128 bits from the OS's CSPRNG, as hex."""
+    return secrets.token_hex(16)
 
 
 class Job(BaseModel):
@@ -161,6 +179,7 @@ class Job(BaseModel):
     children_done: int = 0
     children_failed: int = 0
     cancel_requested: bool = False
+    owner: str | None = None  # fingerprint of the API key that created the job (never the key itself)
 
     def to_redis(self) -> dict[str, str]:
         """Flatten to string fields (dicts as JSON, None omitted)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -29,6 +30,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+SECRET_QUERY = re.compile(r"(api_key=)[^&\s]*", re.IGNORECASE)
+
+
+class RedactKeys(logging.Filter):
+    """Blank ``api_key=`` query values (EventSource links carry the key) in access-log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(SECRET_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = SECRET_QUERY.sub(r"\1***", record.msg)
+        return True
+
+
 def setup_logging(level: str = "INFO", json_lines: bool = True) -> None:
     """Configure the root logger once for a service process."""
     handler = logging.StreamHandler(sys.stderr)
@@ -39,6 +54,7 @@ def setup_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("uvicorn.access").addFilter(RedactKeys())
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "multipart"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -42,10 +42,24 @@ class GatewaySettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload")
-    presign_expires_s: int = Field(3600, gt=0)
+    presign_expires_s: int = Field(
+        900, gt=0, le=7 * 24 * 3600, description="Life of presigned upload/download URLs (a PUT must start in time)"
+    )
     public_url: str | None = Field(None, description="Base URL clients reach the gateway at (for upload URLs)")
     secret_key: SecretStr | None = Field(None, description="Signs local upload URLs; unset = random, kept in DATA_DIR")
-    api_keys: list[str] = Field(default_factory=list, description="If set, every /api call needs X-API-Key")
+    api_keys: list[str] = Field(
+        default_factory=list, description="JSON list of keys; if set (or api_key_hashes), every /api call needs one"
+    )
+    api_key_hashes: list[str] = Field(
+        default_factory=list, description="JSON list of 'sha256:<hex of the key>' (keys not stored in the config)"
+    )
+    admin_api_key: SecretStr | None = Field(None, description="A key that sees, lists and cancels every job")
+    jobs_per_minute: int = Field(120, ge=0, description="Job creations per key per minute (0 = no limit)")
+    uploads_per_minute: int = Field(240, ge=0, description="Uploads (and presigns) per key per minute (0 = no limit)")
+    max_active_jobs: int = Field(500, ge=0, description="Queued or running jobs per key at once (0 = no limit)")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="JSON list of origins allowed to call the API from a browser; none = closed"
+    )
     frontend_dir: Path | None = Field(
         None, description="Portal files (index.html); unset = the checkout's frontend/ (images set it)"
     )
@@ -70,6 +84,9 @@ class ConsumerSettings(CommonSettings):
     visibility_timeout_s: float = Field(120.0, gt=0, description="Idle time after which another consumer takes a job")
     block_ms: int = Field(5000, gt=0, le=20000, description="Longest blocking read (under the 30 s socket timeout)")
     max_attempts: int = Field(3, gt=0)
+    storage_retry_s: float = Field(
+        120.0, ge=0, description="How long one storage call is retried while the object store is unreachable"
+    )
     heartbeat_s: float = 10.0
     max_image_pixels: int = Field(
         400_000_000,

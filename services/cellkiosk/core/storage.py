@@ -34,6 +34,10 @@ class StorageError(CellkioskError):
     """The storage backend failed or cannot be reached."""
 
 
+class StorageFullError(StorageError):
+    """The storage has no space left (or the quota is used up): retrying will not help until someone frees space."""
+
+
 class KeyNotFoundError(StorageError):
     """No object is stored under the key."""
 

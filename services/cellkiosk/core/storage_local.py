@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from cellkiosk.core.storage import (
     KeyNotFoundError,
     Storage,
     StorageError,
+    StorageFullError,
     iter_limited,
     validate_key,
     validate_prefix,
@@ -68,6 +70,8 @@ class LocalStorage(Storage):
             self._install(tmp_name, path)
         except OSError as exc:
             Path(tmp_name).unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFullError(f"the server's storage is full ({exc.strerror}) under {self.root}") from exc
             raise StorageError(f"cannot write {key!r} under {self.root}: {exc}") from exc
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

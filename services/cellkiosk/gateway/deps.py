@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery
 
 from cellkiosk.core.queue import JobQueue
 from cellkiosk.core.settings import GatewaySettings
 from cellkiosk.core.storage import Storage
+from cellkiosk.gateway.auth import Caller, KeyRing
 from cellkiosk.gateway.metrics import GatewayMetrics
 from cellkiosk.inference.store import ModelStore
 
@@ -51,13 +51,13 @@ MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 
 
 def require_api_key(
-    settings: SettingsDep,
+    request: Request,
     header_key: Annotated[str | None, Security(api_key_header)] = None,
     query_key: Annotated[str | None, Security(api_key_query)] = None,
-) -> None:
-    """When the server has API keys, every /api call must send one (X-API-Key header, or ?api_key=)."""
-    key = header_key or query_key
-    if not settings.api_keys:
-        return
-    if key is None or not any(secrets.compare_digest(key, k) for k in settings.api_keys):
-        raise HTTPException(401, "this server requires an API key: send it in the X-API-Key header")
+) -> Caller:
+    """Who calls: when the server has API keys, every /api call must send one (X-API-Key header, or ?api_key=)."""
+    keys: KeyRing = request.app.state.keys
+    return keys.caller(header_key or query_key)
+
+
+CallerDep = Annotated[Caller, Depends(require_api_key)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from cellkiosk.core.jobs import Job, JobStatus, Stage
+
+MAX_KEY_CHARS = 1024  # an upload key is uploads/<32 hex>/<name of at most 255>
+MAX_BATCH_INPUTS = 10_000  # inputs of one batch request (as many as a zip may hold by default)
 
 
 class UploadOut(BaseModel):
@@ -39,8 +42,10 @@ class JobIn(BaseModel):
     """Create a job on one input (``input``) or a batch of inputs (``inputs``)."""
 
     type: str = Field(description="Job type, see GET /api/job-types", examples=["segmentation"])
-    input: str | None = Field(None, description="Upload key from POST /api/uploads")
-    inputs: list[str] | None = Field(None, description="Several upload keys: one batch job with a child per file")
+    input: str | None = Field(None, max_length=MAX_KEY_CHARS, description="Upload key from POST /api/uploads")
+    inputs: list[Annotated[str, Field(max_length=MAX_KEY_CHARS)]] | None = Field(
+        None, max_length=MAX_BATCH_INPUTS, description="Several upload keys: one batch job with a child per file"
+    )
     model: str | None = Field(None, description="Model name (default per type), see GET /api/models")
     params: dict[str, Any] = Field(default_factory=dict)
 

@@ -31,6 +31,7 @@ def verify(secret: bytes, key: str, max_bytes: int, expires_at: int, signature: 
     """None when valid, else the reason."""
     if expires_at < time.time():
         return "this upload URL has expired; ask for a new one"
-    if not hmac.compare_digest(sign(secret, key, max_bytes, expires_at), signature):
+    # compare bytes: compare_digest refuses str with non-ASCII characters (a crafted ?sig= was a 500)
+    if not hmac.compare_digest(sign(secret, key, max_bytes, expires_at).encode(), signature.encode()):
         return "invalid upload URL signature"
     return None

@@ -18,6 +18,7 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 PAGE_AXES = set("TZQIRHEV")  # time, depth and the axes tifffile cannot name
 CHANNEL_AXES = set("CS")
 DEFAULT_MAX_PIXELS = 2**31  # pages x Y x X; ~2 G values guards against bombs
+MIN_SIDE_PX = 8  # below this on either side there is no nucleus to find, only a degenerate tiling
 
 
 @dataclass
@@ -28,6 +29,11 @@ class LoadedImage:
     source_axes: str
     notes: list[str] = field(default_factory=list)
     pixel_size_um: float | None = None  # what the file declares (TIFF: OME or resolution tags), else None
+
+
+def limit_decoders(max_pixels: int) -> None:
+    """Make Pillow refuse images above ``max_pixels`` before decoding (its decompression-bomb guard)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels // 2  # Pillow raises at twice this; we want it to raise at max_pixels
 
 
 def is_image_name(name: str) -> bool:
@@ -117,7 +123,11 @@ def read_pil(fh: IO[bytes], name: str, max_pixels: int) -> LoadedImage:
                 break  # animated PNGs: first frame only
     except BadInputError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise BadInputError(f"{name}: image is above this server's pixel limit ({exc})") from exc
+    except UnidentifiedImageError:
+        raise BadInputError(f"{name}: not a readable image (its PNG or JPEG data is damaged)") from None
+    except (OSError, ValueError) as exc:
         raise BadInputError(f"{name}: not a readable image ({exc})") from exc
     data = frames[0]
     if data.ndim == 2:
@@ -125,10 +135,32 @@ def read_pil(fh: IO[bytes], name: str, max_pixels: int) -> LoadedImage:
     return LoadedImage(data[None], "YXS", [])
 
 
+def check_pixels(loaded: LoadedImage, name: str) -> LoadedImage:
+    """Refuse pixel data no analysis can use: tiny images, complex numbers, no finite value at all (jobs call it)."""
+    _, height, width, _ = loaded.data.shape
+    if min(height, width) < MIN_SIDE_PX:
+        raise BadInputError(
+            f"{name}: image is {height} x {width} px, too small to analyse (each side needs {MIN_SIDE_PX} px or more)"
+        )
+    if np.iscomplexobj(loaded.data):
+        raise BadInputError(f"{name}: the pixels are complex numbers; save the magnitude (or real part) as the image")
+    if loaded.data.dtype.kind == "f":
+        finite = np.isfinite(loaded.data)
+        if not finite.any():
+            raise BadInputError(f"{name}: no pixel has a finite value (all NaN or infinite)")
+        if not finite.all():
+            values = loaded.data[finite]
+            low, high = values.min(), values.max()
+            loaded.data = np.nan_to_num(loaded.data, nan=low, posinf=high, neginf=low)
+            replaced = int(finite.size - finite.sum())
+            loaded.notes.append(f"{replaced} NaN/infinite pixels set to the image's finite min/max")
+    return loaded
+
+
 def read_image_bytes(
     fh: IO[bytes], name: str, axes_hint: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> LoadedImage:
-    """Read an image from a binary stream; the name's suffix and magic bytes pick the reader."""
+    """Read an image from a binary stream; its first bytes (not its name) pick the reader."""
     head = fh.read(8)
     fh.seek(0)
     if not head:
@@ -137,6 +169,8 @@ def read_image_bytes(
         return read_tiff(fh, name, axes_hint, max_pixels)
     if head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff":
         return read_pil(fh, name, max_pixels)
+    if head[:4] == b"PK\x03\x04":
+        raise BadInputError(f"{name}: a damaged or truncated zip (it cannot be opened)")
     raise BadInputError(f"{name}: not an image (expected TIFF, PNG or JPEG; the file starts with {head[:8]!r})")
 
 

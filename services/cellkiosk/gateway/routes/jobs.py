@@ -8,22 +8,31 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job, JobStatus, JobType, events_channel
 from cellkiosk.core.params import validate_params
+from cellkiosk.core.queue import JobQueue
 from cellkiosk.core.storage import Storage
-from cellkiosk.gateway.deps import ModelsDep, QueueDep, SettingsDep, StoreDep, require_api_key
+from cellkiosk.gateway.auth import Caller, check_active, check_rate
+from cellkiosk.gateway.deps import CallerDep, ModelsDep, QueueDep, SettingsDep, StoreDep, require_api_key
 from cellkiosk.gateway.schemas import CreatedJob, JobIn, JobOut
 
 router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Depends(require_api_key)])
 KEEPALIVE_S = 15.0
 
 
-def _input_or_400(storage: Storage, key: str) -> str:
+def owned_upload_or_404(queue: JobQueue, caller: Caller, key: str) -> None:
+    """404 (as if it did not exist) for an upload another API key made."""
+    upload_id = key.removeprefix("uploads/").partition("/")[0]
+    if not caller.may_access(queue.upload_owner(upload_id)):
+        raise HTTPException(404, f"no upload with key '{key}' (it may have expired); upload the file again")
+
+
+def _input_or_400(queue: JobQueue, storage: Storage, caller: Caller, key: str) -> str:
     if not key.startswith("uploads/"):
         raise HTTPException(400, f"input '{key}' is not an upload key (they start with 'uploads/')")
     try:
@@ -31,6 +40,7 @@ def _input_or_400(storage: Storage, key: str) -> str:
             raise HTTPException(400, f"no upload with key '{key}' (it may have expired); upload the file again")
     except ValueError as exc:
         raise HTTPException(400, f"bad input key '{key}': {exc}") from None
+    owned_upload_or_404(queue, caller, key)
     return key
 
 
@@ -56,13 +66,17 @@ def create_job(
     storage: StoreDep,
     models: ModelsDep,
     settings: SettingsDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CreatedJob:
     """Validate type, model, input and params, then queue the job (or a batch of children).
 
     With an ``Idempotency-Key`` header a repeated request creates nothing: it gets the first request's
-    job (header ``Idempotent-Replayed: true``); the same key with a different body is a 422.
+    job (header ``Idempotent-Replayed: true``); the same key with a different body is a 422. Over this
+    API key's rate or active-job limit: 429 with ``Retry-After``.
     """
+    check_rate(queue, caller, "job creations", settings.jobs_per_minute)
+    check_active(queue, caller, settings.max_active_jobs)
     if body.type not in {t.value for t in JobType}:
         raise HTTPException(400, f"unknown job type '{body.type}'; known: {', '.join(t.value for t in JobType)}")
     try:
@@ -72,17 +86,19 @@ def create_job(
         raise HTTPException(400, str(exc)) from None
     if card is None:
         raise HTTPException(503, f"no model for '{body.type}' is installed on this server")
-    keys = [_input_or_400(storage, k) for k in (body.inputs or [body.input or ""])]
+    keys = [_input_or_400(queue, storage, caller, k) for k in (body.inputs or [body.input or ""])]
     root = Job(
+        owner=caller.owner,
         type=body.type,
         model=card.name,
         input=None if body.inputs else keys[0],
         input_name=f"batch of {len(keys)}" if body.inputs else PurePosixPath(keys[0]).name,
         params=body.params,
     )
-    if idempotency_key:
+    if idempotency_key:  # scoped to the caller: another key's request is another request
         fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()[:32]
-        first = queue.claim_request(idempotency_key, root.id, fingerprint, settings.job_ttl_s)
+        scoped = f"{caller.owner}:{idempotency_key}"
+        first = queue.claim_request(scoped, root.id, fingerprint, settings.job_ttl_s)
         if first is not None:
             first_id, first_fingerprint = first
             if first_fingerprint != fingerprint:
@@ -93,40 +109,52 @@ def create_job(
             existing = queue.get(first_id)
             return CreatedJob(id=first_id, status=existing.status if existing else JobStatus.QUEUED)
     try:
+        queue.index_job(root, settings.job_ttl_s)
         if not body.inputs:
             queue.create(root)
             return CreatedJob(id=root.id, status=root.status)
         queue.create(root, enqueue=False)
         children = [
             Job(type=body.type, model=card.name, input=k, input_name=PurePosixPath(k).name, params=body.params,
-                parent=root.id)
+                parent=root.id, owner=caller.owner)
             for k in keys
         ]  # fmt: skip
         queue.add_children(root.id, children)
         return CreatedJob(id=root.id, status=root.status)
     except Exception:  # Redis failed mid-way: free the key so the client's retry can create the job
         if idempotency_key:
-            queue.release_request(idempotency_key)
+            queue.release_request(scoped)
         raise
 
 
-def _job_or_404(queue: QueueDep, job_id: str) -> Job:
+def _job_or_404(queue: JobQueue, job_id: str, caller: Caller) -> Job:
+    """The job, or 404 when it is unknown, expired or another API key's (the same answer for all three)."""
     job = queue.get(job_id)
-    if job is None:
+    if job is None or not caller.may_access(job.owner):
         raise HTTPException(404, f"no job '{job_id}' (unknown, or expired after its retention time)")
     return job
 
 
+@router.get("/jobs", response_model=list[JobOut], summary="Your jobs, newest first (the admin key: everybody's)")
+def list_jobs(queue: QueueDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[JobOut]:
+    """Top-level jobs (batches once) this API key created and that have not expired."""
+    owner = None if caller.admin else caller.owner
+    ids = queue.listed_jobs(owner, limit)
+    jobs = [queue.get(i) for i in ids]
+    queue.unlist_jobs(owner, [i for i, j in zip(ids, jobs, strict=True) if j is None])
+    return [JobOut.from_job(j) for j in jobs if j is not None and caller.may_access(j.owner)]
+
+
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status, progress, timings")
-def get_job(job_id: str, queue: QueueDep) -> JobOut:
+def get_job(job_id: str, queue: QueueDep, caller: CallerDep) -> JobOut:
     """The job as it is now."""
-    return JobOut.from_job(_job_or_404(queue, job_id))
+    return JobOut.from_job(_job_or_404(queue, job_id, caller))
 
 
 @router.get("/jobs/{job_id}/children", response_model=list[JobOut], summary="The jobs of a batch")
-def get_children(job_id: str, queue: QueueDep) -> list[JobOut]:
+def get_children(job_id: str, queue: QueueDep, caller: CallerDep) -> list[JobOut]:
     """Every child of a batch job, in input order."""
-    _job_or_404(queue, job_id)
+    _job_or_404(queue, job_id, caller)
     return [JobOut.from_job(c) for c in (queue.get(i) for i in queue.children(job_id)) if c is not None]
 
 
@@ -135,9 +163,9 @@ def get_children(job_id: str, queue: QueueDep) -> list[JobOut]:
     summary="Server-Sent Events: every change until the job ends",
     response_class=StreamingResponse,
 )
-async def job_events(job_id: str, request: Request, queue: QueueDep) -> StreamingResponse:
+async def job_events(job_id: str, request: Request, queue: QueueDep, caller: CallerDep) -> StreamingResponse:
     """Stream ``event: job`` messages (JSON of GET /api/jobs/{id}) until the job is finished."""
-    await run_in_threadpool(_job_or_404, queue, job_id)
+    await run_in_threadpool(_job_or_404, queue, job_id, caller)
     aredis = request.app.state.aredis
 
     async def stream() -> AsyncIterator[str]:
@@ -167,8 +195,9 @@ async def job_events(job_id: str, request: Request, queue: QueueDep) -> Streamin
     )
 
 
-def done_or_409(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
-    job = _job_or_404(queue, job_id)
+def done_or_409(queue: JobQueue, storage: Storage, job_id: str, caller: Caller) -> tuple[Job, str]:
+    """A finished job's archive key; 404 as :func:`_job_or_404`, 409 while not done, 410 once expired."""
+    job = _job_or_404(queue, job_id, caller)
     if job.status != JobStatus.DONE:
         detail = f"job is {job.status.value}" + (f": {job.error}" if job.error else "; the result is not ready yet")
         raise HTTPException(409, detail)
@@ -178,9 +207,9 @@ def done_or_409(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, st
 
 
 @router.get("/jobs/{job_id}/result", summary="The result archive (zip)", response_class=StreamingResponse)
-def get_result(job_id: str, queue: QueueDep, storage: StoreDep, settings: SettingsDep) -> Response:
+def get_result(job_id: str, queue: QueueDep, storage: StoreDep, settings: SettingsDep, caller: CallerDep) -> Response:
     """Stream the archive (local storage) or redirect to a presigned download URL (S3)."""
-    _, key = done_or_409(queue, storage, job_id)
+    _, key = done_or_409(queue, storage, job_id, caller)
     filename = PurePosixPath(key).name
     url = storage.presign_get(key, settings.presign_expires_s, filename=filename)
     if url:
@@ -209,9 +238,9 @@ def _archive_member(storage: Storage, key: str, name: str | None) -> list[str] |
 
 
 @router.get("/jobs/{job_id}/files", response_model=list[str], summary="Files in the result archive")
-def list_files(job_id: str, queue: QueueDep, storage: StoreDep) -> list[str]:
+def list_files(job_id: str, queue: QueueDep, storage: StoreDep, caller: CallerDep) -> list[str]:
     """Names of the files in the result archive."""
-    _, key = done_or_409(queue, storage, job_id)
+    _, key = done_or_409(queue, storage, job_id, caller)
     names = _archive_member(storage, key, None)
     assert isinstance(names, list)
     return names
@@ -221,9 +250,9 @@ MEDIA = {".csv": "text/csv", ".png": "image/png", ".tif": "image/tiff", ".json":
 
 
 @router.get("/jobs/{job_id}/files/{name:path}", summary="One file of the result archive")
-def get_file(job_id: str, name: str, queue: QueueDep, storage: StoreDep) -> Response:
+def get_file(job_id: str, name: str, queue: QueueDep, storage: StoreDep, caller: CallerDep) -> Response:
     """One file (labels TIFF, overlay PNG, cells.csv, job.json) without the whole archive."""
-    _, key = done_or_409(queue, storage, job_id)
+    _, key = done_or_409(queue, storage, job_id, caller)
     data = _archive_member(storage, key, name)
     assert isinstance(data, bytes)
     suffix = PurePosixPath(name).suffix.lower()
@@ -235,9 +264,9 @@ def get_file(job_id: str, name: str, queue: QueueDep, storage: StoreDep) -> Resp
 
 
 @router.delete("/jobs/{job_id}", response_model=JobOut, summary="Cancel a job")
-def cancel_job(job_id: str, queue: QueueDep, settings: SettingsDep) -> JobOut:
+def cancel_job(job_id: str, queue: QueueDep, settings: SettingsDep, caller: CallerDep) -> JobOut:
     """Queued jobs stop at once; running ones at their next stage boundary."""
-    _job_or_404(queue, job_id)
+    _job_or_404(queue, job_id, caller)
     job = queue.request_cancel(job_id, settings.job_ttl_s)
     if job is None:
         raise HTTPException(404, f"no job '{job_id}'")

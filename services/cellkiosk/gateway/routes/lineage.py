@@ -7,7 +7,7 @@ import zipfile
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from cellkiosk.gateway.deps import QueueDep, StoreDep, require_api_key
+from cellkiosk.gateway.deps import CallerDep, QueueDep, StoreDep, require_api_key
 from cellkiosk.gateway.routes.views import LINEAGE_FILE, labels_member, single_job, stored_file
 
 router = APIRouter(prefix="/api", tags=["views"], dependencies=[Depends(require_api_key)])
@@ -37,9 +37,9 @@ class LineageView(BaseModel):
     response_model=LineageView,
     summary="The lineage of a tracking job's movie: each track's frames, parent, daughters and division frame",
 )
-def lineage(job_id: str, stem: str, queue: QueueDep, storage: StoreDep) -> LineageView:
+def lineage(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, caller: CallerDep) -> LineageView:
     """``lineage.json`` of the result archive; 404 for a job without one (only tracking jobs have a lineage)."""
-    job, key = single_job(queue, storage, job_id)
+    job, key = single_job(queue, storage, job_id, caller)
     with stored_file(storage, key) as local, zipfile.ZipFile(local) as zf:
         names = zf.namelist()
         labels_member(names, stem)  # 404 for a stem this job does not have

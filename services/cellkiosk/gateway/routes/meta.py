@@ -66,7 +66,12 @@ def readyz(queue: QueueDep, storage: StoreDep) -> dict[str, Any]:
     return {"status": "ready", "consumers": len(queue.consumers_alive())}
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Prometheus text format"}},
+)
 def metrics(m: MetricsDep) -> Response:
     """Jobs by type and status, stage durations, queue depth, upload bytes."""
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

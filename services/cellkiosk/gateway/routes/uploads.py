@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from cellkiosk.core.jobs import new_id, upload_prefix
 from cellkiosk.core.storage import ObjectTooLargeError, safe_file_name
-from cellkiosk.gateway.deps import MetricsDep, QueueDep, SettingsDep, StoreDep, require_api_key
+from cellkiosk.gateway.auth import check_rate
+from cellkiosk.gateway.deps import CallerDep, MetricsDep, QueueDep, SettingsDep, StoreDep, require_api_key
 from cellkiosk.gateway.schemas import PresignIn, PresignOut, UploadOut
 from cellkiosk.gateway.signing import sign, verify
 
@@ -31,8 +32,10 @@ def upload(
     queue: QueueDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    caller: CallerDep,
 ) -> UploadOut:
-    """Stream the file into storage under ``uploads/<id>/<name>``."""
+    """Stream the file into storage under ``uploads/<id>/<name>``; it belongs to the caller's API key."""
+    check_rate(queue, caller, "uploads", settings.uploads_per_minute)
     name = safe_file_name(file.filename)
     upload_id = new_id()
     key = f"{upload_prefix(upload_id)}{name}"
@@ -41,6 +44,7 @@ def upload(
     except ObjectTooLargeError:
         metrics.uploads.labels("too_large").inc()
         raise too_large(settings.max_upload_bytes) from None
+    queue.record_upload(upload_id, caller.owner, settings.upload_ttl_s)
     queue.schedule_cleanup(upload_prefix(upload_id), time.time() + settings.upload_ttl_s)
     metrics.uploads.labels("ok").inc()
     metrics.upload_bytes.inc(size)
@@ -48,11 +52,15 @@ def upload(
 
 
 @router.post("/uploads/presign", response_model=PresignOut, summary="Get a URL to upload a (large) file directly")
-def presign(body: PresignIn, request: Request, storage: StoreDep, queue: QueueDep, settings: SettingsDep) -> PresignOut:
+def presign(
+    body: PresignIn, request: Request, storage: StoreDep, queue: QueueDep, settings: SettingsDep, caller: CallerDep
+) -> PresignOut:
     """S3: a presigned PUT URL to the bucket. Local storage: a signed PUT URL on this gateway."""
     if body.size > settings.max_upload_bytes:
         raise too_large(settings.max_upload_bytes)
+    check_rate(queue, caller, "uploads", settings.uploads_per_minute)
     upload_id = new_id()
+    queue.record_upload(upload_id, caller.owner, settings.upload_ttl_s)
     key = f"{upload_prefix(upload_id)}{safe_file_name(body.name)}"
     expires = settings.presign_expires_s
     queue.schedule_cleanup(upload_prefix(upload_id), time.time() + settings.upload_ttl_s)

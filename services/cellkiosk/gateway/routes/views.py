@@ -26,8 +26,9 @@ from cellkiosk.core.errors import BadInputError
 from cellkiosk.core.jobs import Job
 from cellkiosk.core.storage import KeyNotFoundError, Storage
 from cellkiosk.gateway.archive_members import open_tiff_member
-from cellkiosk.gateway.deps import QueueDep, StoreDep, require_api_key
-from cellkiosk.gateway.routes.jobs import done_or_409
+from cellkiosk.gateway.auth import Caller
+from cellkiosk.gateway.deps import CallerDep, QueueDep, StoreDep, require_api_key
+from cellkiosk.gateway.routes.jobs import done_or_409, owned_upload_or_404
 from cellkiosk.imaging.channels import drop_alpha
 from cellkiosk.imaging.io import CHANNEL_AXES, PAGE_AXES, is_image_name, read_image_bytes
 from cellkiosk.imaging.overlay import display_image
@@ -117,8 +118,8 @@ def stored_file(storage: Storage, key: str) -> Iterator[Path]:
         yield local
 
 
-def single_job(queue: QueueDep, storage: Storage, job_id: str) -> tuple[Job, str]:
-    job, key = done_or_409(queue, storage, job_id)
+def single_job(queue: QueueDep, storage: Storage, job_id: str, caller: Caller) -> tuple[Job, str]:
+    job, key = done_or_409(queue, storage, job_id, caller)
     if job.children_total:
         raise HTTPException(
             400,
@@ -163,9 +164,9 @@ def _page_or_404(count: int, page: int) -> None:
 
 
 @router.get("/jobs/{job_id}/view", response_model=list[ViewInfo], summary="The labelled images of a finished job")
-def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]:
+def view_info(job_id: str, queue: QueueDep, storage: StoreDep, caller: CallerDep) -> list[ViewInfo]:
     """Size, pages and file names of each labelled image (one for a segmentation job)."""
-    job, key = single_job(queue, storage, job_id)
+    job, key = single_job(queue, storage, job_id, caller)
     out = []
     with storage.open_seekable(key) as fh, zipfile.ZipFile(fh) as zf:
         names = zf.namelist()
@@ -206,9 +207,11 @@ def view_info(job_id: str, queue: QueueDep, storage: StoreDep) -> list[ViewInfo]
     responses={200: {"content": {"image/png": {}}}},
     summary="One page of the labels as an RGB PNG (id = R + 256·G + 65536·B)",
 )
-def labels_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: PageQuery = 0) -> Response:
+def labels_png(
+    job_id: str, stem: str, queue: QueueDep, storage: StoreDep, caller: CallerDep, page: PageQuery = 0
+) -> Response:
     """Lossless labels of one page, subsampled by the view's stride for very large images."""
-    _, key = single_job(queue, storage, job_id)
+    _, key = single_job(queue, storage, job_id, caller)
     labels = _labels_page(storage, key, stem, page)
     if int(labels.max(initial=0)) > MAX_PNG_LABEL:
         raise HTTPException(422, f"labels above {MAX_PNG_LABEL:,} cannot be shown; download the labels TIFF")
@@ -222,9 +225,11 @@ def labels_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page:
     responses={200: {"content": {"image/png": {}}}},
     summary="One page of the input image, normalized to 8 bits, as a PNG",
 )
-def image_png(job_id: str, stem: str, queue: QueueDep, storage: StoreDep, page: PageQuery = 0) -> Response:
+def image_png(
+    job_id: str, stem: str, queue: QueueDep, storage: StoreDep, caller: CallerDep, page: PageQuery = 0
+) -> Response:
     """The image the labels were made from (percentile-normalized; the model's channel if one was picked)."""
-    job, key = single_job(queue, storage, job_id)
+    job, key = single_job(queue, storage, job_id, caller)
     with storage.open_seekable(key) as fh, zipfile.ZipFile(fh) as zf:
         labels_member(zf.namelist(), stem)  # 404 for a stem this job does not have
     if not job.input or not storage.exists(job.input):
@@ -291,11 +296,15 @@ def describe_zip(local: Path, name: str) -> UploadInfo:
 
 @router.get("/uploads/info", response_model=UploadInfo, summary="Look inside an upload before analysing it")
 def upload_info(
-    key: Annotated[str, Query(description="Upload key from POST /api/uploads")], storage: StoreDep
+    key: Annotated[str, Query(description="Upload key from POST /api/uploads")],
+    storage: StoreDep,
+    queue: QueueDep,
+    caller: CallerDep,
 ) -> UploadInfo:
     """Image size, pages and channels (for channel mapping), a zip's image count, or why it is not an image."""
     if not key.startswith("uploads/"):
         raise HTTPException(400, f"'{key}' is not an upload key (they start with 'uploads/')")
+    owned_upload_or_404(queue, caller, key)
     name = PurePosixPath(key).name
     try:
         size = storage.size(key)
