@@ -1,19 +1,24 @@
 """Scale: platform throughput with 1, 2 and 4 consumers, and tracking end to end through the platform.
 
-For each consumer count K (``--consumers 1 2 4``), ``cellkiosk up --consumers K`` is started afresh (embedded
-Valkey, local storage, in-process TensorFlow; K segmentation consumers, and K tracking consumers that stay
-idle), warmed by K jobs, then the first N DSB2018 val fluorescence images are uploaded, their N jobs created
-back to back and waited for (``benchmarks.platform_throughput``'s individual phase: wall time from the first
-creation to the last finish on the server's clock). On a 2-core machine the megapixels/s should rise from 1 to
-2 consumers and stay flat (or drop) at 4: more processes than cores only share them.
+For each consumer count K (``--consumers 1 2 4``) one ``cellkiosk up --consumers K`` runs (embedded Valkey, local
+storage, in-process TensorFlow; K segmentation consumers, and K tracking consumers that stay idle), all of them
+started at once and each warmed by K jobs. Then ``--rounds`` rounds alternate over them (K = 1, 2, 4, 1, 2, 4, ...,
+the idle platforms' consumers blocked on Valkey), so every count sees the same shared machine: a round uploads the
+first N DSB2018 val fluorescence images, creates their N jobs back to back and waits for them
+(``benchmarks.platform_throughput``'s individual phase: wall time from the first creation to the last finish on
+the server's clock). Per round also the mean number of jobs running at once (summed run time / wall), the cores
+the whole machine was busy (/proc/stat) and the cores this platform's processes used (their CPU time / wall):
+the difference is other work on the machine (and this harness's client). On a
+2-core machine the megapixels/s should rise from 1 to 2 consumers and stay flat at 4: more processes than cores
+only share them.
 
 Tracking: the first ``--frames`` frames of Cell Tracking Challenge Fluo-N2DH-SIM+ 01 (690 x 628, uint16) stacked
 into one multi-page TIFF, uploaded through the REST API as a tracking job with no params (the tracking card's
-defaults: segmentation by the nuclear model, then linking) on the 1-consumer platform, after a 3-frame
-warm-up job. Frames/s = frames / (finished - started) of the job (the consumer's time) and frames / (finished -
-created) (including the queue); the job's own stage timings are recorded.
+defaults: segmentation by the nuclear model, then linking) on the first (1-consumer) platform after the
+rounds, after a 3-frame warm-up job. Frames/s = frames / (finished - started) of the job (the consumer's
+time) and frames / (finished - created) (including the queue); the job's own stage timings are recorded.
 
-Usage: ``python -m benchmarks.scale [--images 24] [--consumers 1 2 4] [--frames 25]``; writes
+Usage: ``python -m benchmarks.scale [--images 24] [--consumers 1 2 4] [--rounds 3] [--frames 25]``; writes
 ``benchmarks/results/scale.json`` (or ``--out``).
 """
 
@@ -23,6 +28,9 @@ import argparse
 import io
 import json
 import os
+import statistics
+import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +38,22 @@ import httpx
 import numpy as np
 import tifffile
 
-from benchmarks.platform_throughput import Platform, free_port, individual_phase, pick_images, upload, wait_all, warm_up
+from benchmarks.platform_throughput import (
+    Platform,
+    Sample,
+    free_port,
+    individual_phase,
+    pick_images,
+    upload,
+    wait_all,
+    warm_up,
+)
 from benchmarks.records import record_head
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
 SEQUENCE = REPO.parent / "shared/data/ctc/Fluo-N2DH-SIM+/01"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def movie_tiff(frames: int) -> bytes:
@@ -83,59 +101,116 @@ def stage_means(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {s: round(sum(row["timings_s"].get(s, 0.0) for row in rows) / len(rows), 4) for s in stages}
 
 
-def consumers_part(args: argparse.Namespace, consumers: int) -> dict[str, Any]:
-    """One fresh platform with ``consumers`` consumers: the N-image throughput (and tracking when K is 1)."""
-    samples = pick_images(args.data, "val", "fluorescence", args.images)
-    with Platform(free_port(), consumers) as plat, httpx.Client(base_url=plat.base_url, timeout=120.0) as client:
-        startup_s = plat.wait_ready(client)
-        warmup_s = warm_up(client, samples[0], consumers)
-        load = round(os.getloadavg()[0], 2)
-        phase = individual_phase(client, samples)
-        tracking = tracking_part(client, args.frames) if consumers == 1 and args.frames else None
-    out = {
-        "consumers": consumers,
-        "startup_s": round(startup_s, 1),
-        "warmup_s": warmup_s,
-        "loadavg_1m_before_phase": load,
-        "megapixels": round(sum(s.megapixels for s in samples), 3),
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat (all cores)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / TICKS, sum(fields) / TICKS
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by the living processes under ``root`` (itself included)."""
+    stats: dict[int, list[str]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                text = (proc / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            stats[int(proc.name)] = text.rsplit(")", 1)[1].split()
+    tree, grown = {root}, True
+    while grown:
+        more = {pid for pid, f in stats.items() if int(f[1]) in tree} - tree
+        tree |= more
+        grown = bool(more)
+    return sum(float(stats[pid][11]) + float(stats[pid][12]) for pid in tree if pid in stats) / TICKS
+
+
+def busy(jobs: list[float], wall_s: float) -> float:
+    """Mean number of jobs running at once: their summed run time over the wall time."""
+    return round(sum(jobs) / wall_s, 2) if wall_s > 0 else 0.0
+
+
+def one_round(client: httpx.Client, plat: Platform, samples: list[Sample]) -> dict[str, Any]:
+    """The N images as N jobs on one warm platform: wall, MP/s, latency, stage means, jobs running at once, and
+    the cores the whole machine and this platform's processes used meanwhile."""
+    load = round(os.getloadavg()[0], 2)
+    assert plat.proc is not None
+    start, (busy0, total0), tree0 = time.monotonic(), machine_cpu_s(), tree_cpu_s(plat.proc.pid)
+    phase = individual_phase(client, samples)
+    elapsed, (busy1, total1), tree1 = time.monotonic() - start, machine_cpu_s(), tree_cpu_s(plat.proc.pid)
+    runs = [row["latency_s"] - (row["queue_wait_s"] or 0.0) for row in phase["per_job"]]
+    return {
+        "loadavg_1m_before": load,
         "wall_s": phase["wall_s"],
         "megapixels_per_s": phase["megapixels_per_s"],
-        "jobs_per_min": phase["jobs_per_min"],
         "latency_s": phase["latency_s"],
+        "mean_jobs_running": busy(runs, phase["wall_s"]),
+        "machine_cores_busy": round((busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1), 2),
+        "platform_cores": round((tree1 - tree0) / elapsed, 2),
         "stage_mean_s": stage_means(phase["per_job"]),
         "per_job_median_s": phase["per_job_median_s"],
         "failed": phase["failed"],
     }
-    return out | ({"tracking": tracking} if tracking else {})
+
+
+def summary(consumers: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median MP/s over the rounds of one consumer count, and every round."""
+    rates = [r["megapixels_per_s"] for r in rounds]
+    return {
+        "consumers": consumers,
+        "megapixels_per_s_median": round(statistics.median(rates), 3),
+        "megapixels_per_s_rounds": rates,
+        "mean_jobs_running_median": round(statistics.median(r["mean_jobs_running"] for r in rounds), 2),
+        "machine_cores_busy_median": round(statistics.median(r["machine_cores_busy"] for r in rounds), 2),
+        "platform_cores_median": round(statistics.median(r["platform_cores"] for r in rounds), 2),
+        "rounds": rounds,
+    }
 
 
 def main() -> None:
-    """Run each consumer count on its own platform; print and save the record."""
+    """Start one platform per consumer count, alternate rounds over them; print and save the record."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=24)
     p.add_argument("--consumers", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--rounds", type=int, default=3, help="rounds over the consumer counts, alternated")
     p.add_argument("--frames", type=int, default=25, help="tracking movie length (0: no tracking job)")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared/data/dsb2018")
     p.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     args = p.parse_args()
     load_at_start = round(os.getloadavg()[0], 2)
-    runs = []
-    for k in args.consumers:
-        runs.append(consumers_part(args, k))
-        row = runs[-1]
-        print(f"consumers={k} megapixels_per_s={row['megapixels_per_s']} wall_s={row['wall_s']} "
-              f"load={row['loadavg_1m_before_phase']}", flush=True)  # fmt: skip
-        if "tracking" in row:
-            print(f"tracking {row['tracking']}", flush=True)
-    base = runs[0]["megapixels_per_s"]
+    samples = pick_images(args.data, "val", "fluorescence", args.images)
+    with ExitStack() as stack:
+        platforms = {k: stack.enter_context(Platform(free_port(), k)) for k in args.consumers}
+        clients = {k: stack.enter_context(httpx.Client(base_url=plat.base_url, timeout=120.0))
+                   for k, plat in platforms.items()}  # fmt: skip
+        startup = {k: round(plat.wait_ready(clients[k]), 1) for k, plat in platforms.items()}
+        warmup = {k: warm_up(clients[k], samples[0], k) for k in args.consumers}
+        rounds: dict[int, list[dict[str, Any]]] = {k: [] for k in args.consumers}
+        for i in range(args.rounds):
+            for k in args.consumers:
+                rounds[k].append(one_round(clients[k], platforms[k], samples))
+                row = rounds[k][-1]
+                print(f"round {i + 1} consumers={k} megapixels_per_s={row['megapixels_per_s']} "
+                      f"wall_s={row['wall_s']} jobs_running={row['mean_jobs_running']} cores machine/platform "
+                      f"{row['machine_cores_busy']}/{row['platform_cores']} "
+                      f"load={row['loadavg_1m_before']}", flush=True)  # fmt: skip
+        first = args.consumers[0]
+        tracking = tracking_part(clients[first], args.frames) if args.frames else None
+        if tracking:
+            print(f"tracking ({first} consumer) {tracking}", flush=True)
+    runs = [summary(k, rounds[k]) | {"startup_s": startup[k], "warmup_s": warmup[k]} for k in args.consumers]
+    base = runs[0]["megapixels_per_s_median"]
     for row in runs:
-        row["speedup_vs_first"] = round(row["megapixels_per_s"] / base, 2) if base else None
+        row["speedup_vs_first"] = round(row["megapixels_per_s_median"] / base, 2) if base else None
     command = (f"python -m benchmarks.scale --images {args.images} --consumers "
-               f"{' '.join(map(str, args.consumers))} --frames {args.frames}")  # fmt: skip
+               f"{' '.join(map(str, args.consumers))} --rounds {args.rounds} --frames {args.frames}")  # fmt: skip
     record = record_head("scale", command, load_at_start) | {
         "data": "dsb2018 val fluorescence",
         "images": args.images,
+        "megapixels": round(sum(s.megapixels for s in samples), 3),
         "runs": runs,
+        "tracking": tracking,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
