@@ -154,7 +154,8 @@ def gateway_table() -> str:
         f"| `dd bs=1M` of the same file to the same disk (before / after the upload) | {dd_before:.0f} / "
         f"{dd_after:.0f} MB/s |",
         f"| `dd bs=1M conv=fsync` | {up['dd_fsync_mb_s']:.0f} MB/s |",
-        f"| upload / `dd` (buffered; the store does not fsync either) | **{up['api_over_dd']:.2f}** |",
+        f"| upload / `dd` buffered, mean of before and after (the store does not fsync either) | "
+        f"{up['api_over_dd']:.2f} |",
         f"| upload / `dd conv=fsync` | {up['api_mb_s'] / up['dd_fsync_mb_s']:.2f} |",
     ]
     for what, key in (("job creation (`POST /api/jobs`)", "create"), ("job status (`GET /api/jobs/{id}`)", "status")):
@@ -181,8 +182,9 @@ def scale_table() -> str:
     r = record("scale.json")
     lines = [
         f"| {r['images']} {r['data']} images ({r['megapixels']:g} MP) | MP/s, median | each round | "
-        "vs 1 consumer | jobs running at once | run time per job, median | load before each round |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "vs 1 consumer | jobs running at once | cores busy: machine / this platform | run time per job, median | "
+        "load before each round |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in r["runs"]:
         k, rounds = row["consumers"], row["rounds"]
@@ -191,7 +193,8 @@ def scale_table() -> str:
         loads = " / ".join(str(x["loadavg_1m_before"]) for x in rounds)
         lines.append(
             f"| {k} consumer{'s' if k > 1 else ''} | **{row['megapixels_per_s_median']:.2f}** | {each} | "
-            f"{row['speedup_vs_first']:.2f}x | {row['mean_jobs_running_median']:.2f} | {run_s:.2f} s | {loads} |"
+            f"{row['speedup_vs_first']:.2f}x | {row['mean_jobs_running_median']:.2f} | "
+            f"{row['machine_cores_busy_median']:.2f} / {row['platform_cores_median']:.2f} | {run_s:.2f} s | {loads} |"
         )
     t = r.get("tracking")
     if t:
