@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,79 @@ def test_fast_line() -> str:
     )
 
 
+def _head(r: dict[str, Any]) -> str:
+    """Date, commit and load (start and end) of a record written with ``benchmarks.records.record_head``."""
+    return (f"{r['date'][:10]}, `{r['commit']}`, load {r['loadavg_1m_at_start']} at start, "
+            f"{r['machine']['loadavg_1m_at_end']} at end")  # fmt: skip
+
+
+def gateway_table() -> str:
+    """Upload throughput against dd, API latency under concurrent clients, round trip of the cheapest job."""
+    r = record("gateway.json")
+    up, lat, trip = r["upload"], r["latency"], r["round_trip"]
+    dd_before, dd_after = up["dd_mb_s_before_after"]
+    lines = [
+        "| gateway, `cellkiosk up` on loopback | figure |",
+        "| --- | --- |",
+        f"| upload of {up['size_mb']} MB through `POST /api/uploads` | **{up['api_mb_s']:.0f} MB/s** "
+        f"({up['api_s']:.1f} s) |",
+        f"| `dd bs=1M` of the same file to the same disk (before / after the upload) | {dd_before:.0f} / "
+        f"{dd_after:.0f} MB/s |",
+        f"| `dd bs=1M conv=fsync` | {up['dd_fsync_mb_s']:.0f} MB/s |",
+        f"| upload / `dd` buffered, mean of before and after (the store does not fsync either) | "
+        f"{up['api_over_dd']:.2f} |",
+        f"| upload / `dd conv=fsync` | {up['api_mb_s'] / up['dd_fsync_mb_s']:.2f} |",
+    ]
+    for what, key in (("job creation (`POST /api/jobs`)", "create"), ("job status (`GET /api/jobs/{id}`)", "status")):
+        x = lat[key]
+        lines.append(
+            f"| {what}, {lat['clients']} concurrent clients, {x['n']} requests | p50 **{x['p50_ms']:.0f} ms**, "
+            f"p99 **{x['p99_ms']:.0f} ms** ({x['per_s']:.0f} requests/s) |"
+        )
+    claimed, done = trip["created_to_claimed"], trip["created_to_done"]
+    lines.append(
+        f"| queue round trip, {trip['jobs']} jobs one at a time: created → claimed by the consumer | "
+        f"p50 **{claimed['p50_ms']:.1f} ms**, p99 {claimed['p99_ms']:.1f} ms |"
+    )
+    lines.append(
+        f"| created → done, the cheapest real job ({trip['job'].split(' (')[0]}) | p50 **{done['p50_ms']:.0f} ms**, "
+        f"p99 {done['p99_ms']:.0f} ms |"
+    )
+    lines.append(f"\n`gateway.json`: {_head(r)}.")
+    return "\n".join(lines)
+
+
+def scale_table() -> str:
+    """Megapixels/s with 1, 2 and 4 consumers (median of alternated rounds), and the tracking job's frames/s."""
+    r = record("scale.json")
+    lines = [
+        f"| {r['images']} {r['data']} images ({r['megapixels']:g} MP) | MP/s, median | each round | "
+        "vs 1 consumer | jobs running at once | cores busy: machine / this platform | run time per job, median | "
+        "load before each round |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in r["runs"]:
+        k, rounds = row["consumers"], row["rounds"]
+        each = " / ".join(f"{x:.2f}" for x in row["megapixels_per_s_rounds"])
+        run_s = statistics.median(x["per_job_median_s"]["run"] for x in rounds)
+        loads = " / ".join(str(x["loadavg_1m_before"]) for x in rounds)
+        lines.append(
+            f"| {k} consumer{'s' if k > 1 else ''} | **{row['megapixels_per_s_median']:.2f}** | {each} | "
+            f"{row['speedup_vs_first']:.2f}x | {row['mean_jobs_running_median']:.2f} | "
+            f"{row['machine_cores_busy_median']:.2f} / {row['platform_cores_median']:.2f} | {run_s:.2f} s | {loads} |"
+        )
+    t = r.get("tracking")
+    if t:
+        lines.append(
+            f"\nTracking through the platform: the first {t['frames']} frames of {t['sequence']} (690 x 628) in "
+            f"one TIFF, one tracking job with no params, 1 consumer: **{t['frames_per_s']:.2f} frames/s** "
+            f"({t['run_s']:.1f} s started → done; {t['frames_per_s_with_queue']:.2f} frames/s from creation). "
+            "Its stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in t["timings_s"].items() if v >= 0.05) + "."
+        )
+    lines.append(f"\n`scale.json`: {_head(r)}.")
+    return "\n".join(lines)
+
+
 def plot(out: Path = PLOT) -> None:
     """Stacked bars: mean seconds per image of each stage, per run, with the wall time per image marked."""
     import matplotlib
@@ -166,7 +240,8 @@ def plot(out: Path = PLOT) -> None:
 
 def main() -> None:
     """Print the tables, write the plot."""
-    tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table(), test_fast_line())
+    tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table(),
+              test_fast_line(), gateway_table(), scale_table())  # fmt: skip
     print(*tables, sep="\n\n")
     plot()
     print(f"\nwrote {PLOT.relative_to(REPO)}")

@@ -99,13 +99,19 @@ def pick_images(data_dir: Path, split: str, modality: str, n: int) -> list[Sampl
 class Platform:
     """``cellkiosk up`` in a subprocess with its own data directory; a context manager that always stops it."""
 
-    def __init__(self, port: int, consumers: int) -> None:
+    def __init__(self, port: int, consumers: int, settings: dict[str, str] | None = None) -> None:
         self.port, self.consumers = port, consumers
+        self.settings = settings or {}  # extra CELLKIOSK_* variables (e.g. rate limits off for a load test)
         self.base_url = f"http://127.0.0.1:{port}"
         self._tmp = tempfile.TemporaryDirectory(prefix="cellkiosk-bench-")
         self._log_path = Path(self._tmp.name) / "platform.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        """The platform's CELLKIOSK_DATA_DIR (its local object store lives under it)."""
+        return Path(self._tmp.name) / "data"
 
     def __enter__(self) -> Platform:
         self.start()
@@ -120,10 +126,11 @@ class Platform:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELLKIOSK_")}
         env.update(
             CELLKIOSK_PORT=str(self.port),
-            CELLKIOSK_DATA_DIR=str(Path(self._tmp.name) / "data"),
+            CELLKIOSK_DATA_DIR=str(self.data_dir),
             CELLKIOSK_MODELS_DIR=str(REPO / "models"),
             CELLKIOSK_LOG_LEVEL="WARNING",
         )
+        env.update(self.settings)
         python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
         cmd = [python, "-m", "cellkiosk.cli", "up", "--consumers", str(self.consumers)]
         with self._log_path.open("wb") as log:
