@@ -124,6 +124,20 @@ def backends_table() -> str:
     return "\n".join(lines)
 
 
+def tiling_line() -> str:
+    """Tiled predict against the raw network on the same pixels (``benchmarks.tiling``)."""
+    r = record("tiling.json")
+    side = r["image_px"][0]
+    return (
+        f"**Tiling**: on {side} × {side} the job's tiled predict ({r['tile_px']} px tiles, {r['tile_overlap_px']} px "
+        f"overlap, {r['tiles_per_call']} a call) takes **{r['tiled_s_per_mp']} s/MP** against "
+        f"{r['raw_s_per_mp']} s/MP for the raw network on the whole image in one call: **{r['tiled_over_raw']}×** "
+        f"(largest difference between the two outputs {r['max_abs_diff']}; "
+        f"`python -m benchmarks.tiling`, `tiling.json`: {r['date'][:10]}, `{r['commit']}`, "
+        f"load {r['loadavg_1m_at_start']}, `{r['model']}`, median of {r['repeats']}, alternating)"
+    )
+
+
 def test_fast_line() -> str:
     """The ``make test-fast`` figure."""
     r = record("test_fast.json")
@@ -241,7 +255,7 @@ def plot(out: Path = PLOT) -> None:
 def main() -> None:
     """Print the tables, write the plot."""
     tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table(),
-              test_fast_line(), gateway_table(), scale_table())  # fmt: skip
+              tiling_line(), test_fast_line(), gateway_table(), scale_table())  # fmt: skip
     print(*tables, sep="\n\n")
     plot()
     print(f"\nwrote {PLOT.relative_to(REPO)}")

@@ -25,7 +25,7 @@ def test_readme_quotes_the_performance_records() -> None:
 
     text = README.read_text()
     for table in (t.efficiency_table(), t.stage_table(), t.watershed_table(), t.viewer_table(), t.backends_table(),
-                  t.test_fast_line(), t.gateway_table(), t.scale_table()):  # fmt: skip
+                  t.tiling_line(), t.test_fast_line(), t.gateway_table(), t.scale_table()):  # fmt: skip
         assert table in text, f"run: python -m benchmarks.perf_tables\n{table}"
 
 
