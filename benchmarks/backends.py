@@ -106,6 +106,7 @@ def main() -> None:
         child(args.child[0], args.model, args.onnx, args.repeats, Path(args.child[1]))
         return
     from benchmarks.records import record_head
+    from benchmarks.report import emit
 
     tmp = Path(tempfile.mkdtemp(prefix="cellkiosk-backends-"))
     onnx = args.onnx or tmp / "model.onnx"
@@ -140,8 +141,7 @@ def main() -> None:
         "backends": per_backend,
         "installed_mb": {name: installed_mb(name) for name in ("tensorflow", "onnxruntime", "openvino")},
     }
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    emit(record, args.out)
 
 
 if __name__ == "__main__":

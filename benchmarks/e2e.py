@@ -19,7 +19,6 @@ Usage: ``.venv/bin/python -m benchmarks.e2e --images N [--diameter auto|PX] [--o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -40,7 +39,7 @@ from benchmarks.platform_throughput import (
     upload,
     wait_all,
 )
-from benchmarks.report import commit
+from benchmarks.report import commit, emit
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
@@ -232,9 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         "efficiency": round(measured["platform"]["megapixels_per_s"] / measured["inprocess_mpx_s"], 3),
     }
     out = args.out or RESULTS / f"e2e_{args.data.name}_{args.diameter}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    emit(record, out)
     print(
         f"efficiency={record['efficiency']} platform_mpx_s={record['platform']['megapixels_per_s']} "
         f"inprocess_mpx_s={record['inprocess_mpx_s']}"

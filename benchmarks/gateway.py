@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import os
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ from PIL import Image
 
 from benchmarks.platform_throughput import Platform, create_job, free_port, upload, wait_all
 from benchmarks.records import record_head
+from benchmarks.report import emit
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
@@ -203,9 +203,7 @@ def main() -> None:
         "latency": latency,
         "round_trip": trip,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    emit(record, args.out)
 
 
 if __name__ == "__main__":

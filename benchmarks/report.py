@@ -26,8 +26,9 @@ def commit() -> str:
 
 
 def emit(report: dict[str, Any], out: Path | None) -> None:
-    """Print ``report`` as indented JSON, and write it to ``out`` when given."""
+    """Print ``report`` as indented JSON, and write it to ``out`` when given (creating its folder)."""
     text = json.dumps(report, indent=2)
     if out:
-        out.write_text(text)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
     print(text)

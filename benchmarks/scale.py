@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import time
@@ -49,6 +48,7 @@ from benchmarks.platform_throughput import (
     warm_up,
 )
 from benchmarks.records import record_head
+from benchmarks.report import emit
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
@@ -212,9 +212,7 @@ def main() -> None:
         "runs": runs,
         "tracking": tracking,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    emit(record, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: the sibling harnesses import
 from platform_throughput import REPO, Platform, Sample, create_job, free_port, upload, wait_all, warm_up  # noqa: E402
-from report import emit, machine  # noqa: E402
+from report import commit, emit, machine  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 SETS = {  # name: (folder, split, modality)
@@ -41,12 +40,6 @@ def picks(folder: Path, split: str, modality: str | None, n: int) -> list[Sample
         Sample(r["id"], folder.resolve() / "images" / f"{r['id']}.png", int(r["height"]) * int(r["width"]) / 1e6)
         for r in rows
     ]
-
-
-def commit() -> str:
-    """The commit the benchmark ran at."""
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
 
 
 def share(client: httpx.Client, samples: list[Sample]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Usage: ``python -m benchmarks.suite_time [--marker "not slow"]``; writes ``bench
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 from benchmarks.records import record_head
+from benchmarks.report import emit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,8 +40,7 @@ def main() -> None:
         "summary": summary,
         "counts": counts,
     }
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    emit(record, args.out)
     sys.exit(done.returncode)
 
 

@@ -11,7 +11,6 @@ Usage: ``python -m benchmarks.tiling [--repeats 3]``; writes ``benchmarks/result
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -36,6 +35,7 @@ def main() -> None:
     from segmentation_speed import mosaic
 
     from benchmarks.records import record_head
+    from benchmarks.report import emit
     from cellkiosk.imaging.normalize import normalize_percentile
     from cellkiosk.inference.predictor import LocalPredictor
     from cellkiosk.inference.segment import predict_heads
@@ -74,9 +74,7 @@ def main() -> None:
         "tiled_over_raw": round(median["tiled"] / median["raw"], 3),
         "max_abs_diff": round(float(np.abs(outputs["tiled"] - outputs["raw"]).max()), 4),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

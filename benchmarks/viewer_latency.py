@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import time
@@ -26,7 +25,7 @@ import numpy as np
 import tifffile
 
 from benchmarks.platform_throughput import Platform, free_port, machine, upload, wait_all
-from benchmarks.report import commit
+from benchmarks.report import commit, emit
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
@@ -122,9 +121,7 @@ def main() -> None:
         "input_bytes": raw.nbytes,
         **played,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    emit(record, args.out)
 
 
 if __name__ == "__main__":
