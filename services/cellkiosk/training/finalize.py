@@ -13,6 +13,7 @@ from typing import Any
 
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.segment import watershed_params
+from cellkiosk.training.augment import AugmentConfig
 from cellkiosk.training.card import nuclear_card
 from cellkiosk.training.dataset import load_folder
 from cellkiosk.training.evaluate import predict_samples, score_predictions, size_errors, speed, tune_watershed
@@ -161,7 +162,8 @@ def _recipe(config: dict[str, Any]) -> dict[str, Any]:
 def _object_gain(config: dict[str, Any]) -> str:
     """The per-nucleus brightness augmentation, when the run used it."""
     share = config.get("object_gain_p") or 0.0
-    return f", each nucleus's own brightness 0.3-1.5x (log-uniform) on {share:.0%} of crops" if share else ""
+    low, high = AugmentConfig().object_gain_range  # train.batches sets only the share
+    return f", each nucleus's own brightness {low}-{high}x (log-uniform) on {share:.0%} of crops" if share else ""
 
 
 def export_and_measure(
