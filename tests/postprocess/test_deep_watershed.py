@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from cellkiosk.evaluation.segmentation import iou_matrix, match
+from cellkiosk.postprocess import deep_watershed as deep_watershed_module
 from cellkiosk.postprocess.deep_watershed import WatershedParams, deep_watershed
 from cellkiosk.training.targets import inner_distance, make_targets
 
@@ -319,4 +320,25 @@ def test_labels_are_identical_to_the_implementation_before_the_speed_up(
     fg, inner = random_maps(shape, seed, smooth)
     labels = deep_watershed(fg, inner, params)
     assert labels.dtype == np.int32
+    assert hashlib.sha256(labels.tobytes()).hexdigest()[:16] == digest
+
+
+FILLING = [case for case in BEFORE if case[3].fill_holes]
+
+
+@pytest.mark.parametrize(("shape", "seed", "smooth", "params", "digest"), FILLING)
+@pytest.mark.parametrize("compared", [0, 10**6])
+def test_both_ways_of_finding_enclosed_holes_give_the_same_labels(
+    monkeypatch: pytest.MonkeyPatch,
+    compared: int,
+    shape: tuple[int, int],
+    seed: int,
+    smooth: float,
+    params: WatershedParams,
+    digest: str,
+) -> None:
+    """Hole filling compares a few border-reaching regions away, or looks every pixel up: same result."""
+    monkeypatch.setattr(deep_watershed_module, "MAX_OUTSIDE_COMPARED", compared)
+    fg, inner = random_maps(shape, seed, smooth)
+    labels = deep_watershed(fg, inner, params)
     assert hashlib.sha256(labels.tobytes()).hexdigest()[:16] == digest
