@@ -86,7 +86,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     overrides = json.loads(args.params) if args.params else {}
     diameter = args.diameter if args.diameter in ("auto", "native") else float(args.diameter)
-    report = evaluate_folder(Path(args.model), samples, overrides, args.flip_tta, diameter, args.group_by)
+    report = evaluate_folder(
+        Path(args.model), samples, overrides, args.flip_tta, diameter, args.group_by, args.precision
+    )
     text = json.dumps(report, indent=2)
     if args.out:
         Path(args.out).write_text(text)
@@ -392,6 +394,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--flip-tta", action="store_true")
     ev.add_argument("--diameter", default="auto", help="as params.diameter: auto (default), px, or native (scale 1)")
     ev.add_argument("--group-by", default="modality", choices=["modality", "cell_line"], help="report groups")
+    ev.add_argument(
+        "--precision", default="float32", choices=["float32", "bfloat16"], help="as CELLKIOSK_PRECISION (a consumer's)"
+    )
     ev.add_argument("--out", help="also write the JSON report here")
     ev.set_defaults(func=cmd_evaluate)
     et = sub.add_parser("evaluate-tracking", help="TRA, DET and division F1 of a CTC result (or of GT-marker linking)")

@@ -47,7 +47,8 @@ def build_services(settings: ConsumerSettings) -> Services:
         check_served_models(served, store)
         predictor, name = served, "tf-serving"
     else:
-        predictor, name = LocalPredictor(), "local-tensorflow"
+        suffix = "" if settings.precision == "float32" else f"-{settings.precision}"
+        predictor, name = LocalPredictor(settings.precision), f"local-tensorflow{suffix}"
     return Services(store, predictor, name)
 
 

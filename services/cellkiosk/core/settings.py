@@ -6,6 +6,7 @@ One class per service, built once in its ``main()`` and passed down.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,11 @@ class ConsumerSettings(CommonSettings):
     queues: list[str] = Field(default_factory=lambda: ["segmentation"])
     consumer_name: str | None = Field(None, description="Unique per consumer; unset = host-pid")
     tfserving_address: str | None = Field(None, description="host:port of TF Serving gRPC; unset = in-process TF")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="In-process TensorFlow arithmetic; bfloat16 is faster on CPUs with AVX512-BF16/AMX "
+        "(README Performance: its AP cost); TF Serving ignores it",
+    )
     tfserving_timeout_s: float = Field(
         60.0, gt=0, description="Deadline of one TF Serving call (doubled after one ran out)"
     )

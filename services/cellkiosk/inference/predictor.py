@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from cellkiosk.inference.model_card import ModelCard
 
 log = logging.getLogger(__name__)
+
+Precision = Literal["float32", "bfloat16"]
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_has_bf16() -> bool | None:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); None where /proc/cpuinfo is absent."""
+    try:
+        flags = CPUINFO.read_text()
+    except OSError:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class Predictor(Protocol):
@@ -22,11 +35,31 @@ class Predictor(Protocol):
 
 
 class LocalPredictor:
-    """Loads SavedModels with TensorFlow in this process, once per model version."""
+    """Loads SavedModels with TensorFlow in this process, once per model version.
 
-    def __init__(self) -> None:
+    ``precision="bfloat16"`` turns on oneDNN's automatic bfloat16 rewrite of the graphs TensorFlow runs
+    (convolutions and matrix products in bfloat16, the rest float32). It is a setting of TensorFlow's
+    graph optimizer, so it holds for the whole process, and it pays only on a CPU that computes
+    bfloat16 natively (AVX512-BF16, AMX): elsewhere oneDNN emulates it, slower than float32. What it
+    costs in accuracy and gains in speed here: ``benchmarks/precision.py``, README "Performance".
+    """
+
+    def __init__(self, precision: Precision = "float32") -> None:
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.precision = precision
+        self._configured = False
+
+    def _configure(self, tf: Any) -> None:
+        """Apply the precision to this process's TensorFlow once, before the first model runs."""
+        if self._configured:
+            return
+        self._configured = True
+        if self.precision == "bfloat16":
+            tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
+            if cpu_has_bf16() is False:
+                log.warning("precision bfloat16 on a CPU without native bfloat16: expect it slower than float32")
+            log.info("in-process inference in bfloat16 (oneDNN auto mixed precision)")
 
     def _signature(self, card: ModelCard) -> Any:
         key = f"{card.name}:{card.version}:{card.path}"
@@ -34,6 +67,7 @@ class LocalPredictor:
             if key not in self._loaded:
                 import tensorflow as tf  # the gateway never gets here
 
+                self._configure(tf)
                 model = tf.saved_model.load(str(card.saved_model_path))
                 self._loaded[key] = (model, model.signatures[card.outputs.signature])
                 log.info("model loaded", extra={"model": card.name, "version": card.version})

@@ -14,7 +14,7 @@ import numpy as np
 from cellkiosk.evaluation.segmentation import ImageScores, aggregate, score_image
 from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.inference.model_card import ModelCard
-from cellkiosk.inference.predictor import LocalPredictor, Predictor
+from cellkiosk.inference.predictor import LocalPredictor, Precision, Predictor
 from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
 from cellkiosk.inference.size import SizeChoice, choose_size
 from cellkiosk.postprocess.deep_watershed import WatershedParams
@@ -141,11 +141,12 @@ def evaluate_folder(
     flip_tta: bool = False,
     diameter: float | str = "auto",
     group_by: str = "modality",
+    precision: Precision = "float32",
 ) -> dict[str, Any]:
     """Full report for a model on annotated samples, segmented as a job with ``params`` would: metrics per
-    group, the object-size error and speed."""
+    group, the object-size error and speed (in-process TensorFlow at ``precision``, as a consumer runs it)."""
     card = ModelCard.read(model_dir)
-    predicted = predict_samples(samples, card, flip_tta=flip_tta, diameter=diameter)
+    predicted = predict_samples(samples, card, LocalPredictor(precision), flip_tta=flip_tta, diameter=diameter)
     summary, _, post_s = score_predictions(predicted, card, watershed_params(card, overrides or {}), group_by)
     summary["size"] = size_errors(predicted)
     summary["speed"] = speed(predicted, post_s)
