@@ -86,7 +86,7 @@ def in_process(params: dict[str, Any], model: str | None) -> Callable[[list[Samp
         data = select_channels(loaded.data, card.n_channels, None, card.name, loaded.source_axes)
         raw = drop_alpha(loaded.data, loaded.source_axes)
         lap("decode")
-        size = choose_size([data[0]], card, predictor, ws, parsed.diameter, loaded.pixel_size_um)
+        size = choose_size([data[0]], card, predictor, parsed.diameter, loaded.pixel_size_um)
         lap("size")
         for i in range(data.shape[0]):
             heads = predict_heads(data[i], card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px,

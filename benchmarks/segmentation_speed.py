@@ -61,7 +61,7 @@ def segment(sample: Sample, card: ModelCard, predictor: LocalPredictor, diameter
     """What a segmentation job computes for one image, timed: size, predict, watershed, mapping back, measuring."""
     ws = watershed_params(card, {})
     start = time.perf_counter()
-    size = choose_size([sample.image], card, predictor, ws, diameter)
+    size = choose_size([sample.image], card, predictor, diameter)
     heads = predict_heads(sample.image, card, predictor, card.inputs.tile_px, 64, 4, scale=size.scale)
     labels = labels_at_size(heads, card, ws, sample.labels.shape)
     measure_cells(labels, sample.image, sample.name, 0)

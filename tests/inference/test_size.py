@@ -12,12 +12,12 @@ from cellkiosk.imaging.normalize import normalize_percentile
 from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor
-from cellkiosk.inference.segment import watershed_params
 from cellkiosk.inference.size import (
     CANDIDATES_PX,
     CONSISTENT_RATIO,
     MAX_SCALE,
     MIN_OBJECTS,
+    SIZE_PARAMS,
     check_scaled_size,
     choose_size,
     estimate_diameter,
@@ -58,7 +58,7 @@ def test_estimate_is_within_25_percent_of_the_true_median_diameter(
 ) -> None:
     image = read_image_file(next((root / "images").glob(f"{name}.*")))[0][..., :1]
     truth = median_diameter(tifffile.imread(root / "labels" / f"{name}.tif"))
-    estimate = estimate_diameter(image, card, predictor, watershed_params(card, {}))
+    estimate = estimate_diameter(image, card, predictor)
     assert estimate.diameter_px is not None, estimate
     assert abs(estimate.diameter_px / truth - 1) <= 0.25, (estimate.diameter_px, truth, estimate.candidates)
 
@@ -68,8 +68,8 @@ def test_the_search_stops_at_the_largest_consistent_candidate_as_the_whole_ladde
     card: ModelCard, predictor: LocalPredictor, name: str
 ) -> None:
     image = read_image_file(COELHO / "images" / f"{name}.png")[0][..., :1]
-    ws = watershed_params(card, {})
-    estimate = estimate_diameter(image, card, predictor, ws)
+    ws = SIZE_PARAMS
+    estimate = estimate_diameter(image, card, predictor)
     x = normalize_percentile(image, card.inputs.normalization.low, card.inputs.normalization.high)
     usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) / c >= 4]
     ladder = measure_at(x, usable, card, predictor, ws)  # every candidate, one batch
@@ -86,19 +86,18 @@ def test_the_search_stops_at_the_largest_consistent_candidate_as_the_whole_ladde
 
 
 def test_an_empty_image_gives_no_estimate_and_is_not_resized(card: ModelCard, predictor: LocalPredictor) -> None:
-    size = choose_size([np.zeros((300, 300, 1), np.uint8)], card, predictor, watershed_params(card, {}), "auto")
+    size = choose_size([np.zeros((300, 300, 1), np.uint8)], card, predictor, "auto")
     assert size.scale == 1.0 and size.diameter_px is None and size.basis.startswith("estimate failed")
 
 
 def test_a_given_diameter_wins_and_the_pixel_size_is_used_only_when_both_declare_one(card: ModelCard) -> None:
-    ws = watershed_params(card, {})
     target = card.inputs.diameter_px
     assert target is not None
-    given = choose_size([], card, LocalPredictor(), ws, 4 * target)
+    given = choose_size([], card, LocalPredictor(), 4 * target)
     assert given.basis == "params.diameter" and given.scale == pytest.approx(0.25)
     calibrated = card.model_copy(deep=True)
     calibrated.inputs.pixel_size_um = 0.5
-    by_pixels = choose_size([], calibrated, LocalPredictor(), ws, "auto", pixel_size_um=0.125)
+    by_pixels = choose_size([], calibrated, LocalPredictor(), "auto", pixel_size_um=0.125)
     assert by_pixels.basis == "pixel size" and by_pixels.diameter_px == pytest.approx(4 * target)
     assert by_pixels.scale == pytest.approx(0.25)
 
@@ -115,3 +114,23 @@ def test_a_resize_beyond_the_pixel_limit_is_refused_in_words() -> None:
     check_scaled_size((1, 1000, 1000, 1), 0.2, 10**6, "big.tif")  # shrinking is always fine
     with pytest.raises(BadInputError, match="params.diameter"):
         check_scaled_size((1, 1000, 1000, 1), 2.0, 10**6, "big.tif")
+
+
+@pytest.mark.slow
+def test_a_default_job_gives_the_figures_of_the_default_models_card() -> None:
+    """``evaluate`` runs a job's path with no params on DSB val fluorescence: it must give the card's very counts.
+
+    The card was once measured with sizes estimated at its untuned thresholds while jobs estimated them at the
+    tuned ones (val 0.806 pooled in the card, 0.722 in a job); the estimator's own fixed thresholds make the two one.
+    """
+    from cellkiosk.training.dataset import load_folder
+    from cellkiosk.training.evaluate import evaluate_folder
+
+    card = ModelStore(MODELS_DIR).default_for("segmentation")
+    assert card is not None and card.path is not None
+    report = evaluate_folder(card.path, load_folder(DSB, split="val", modalities={"fluorescence"}))
+    measured, recorded = report["groups"]["fluorescence"], card.metrics["val"]["fluorescence"]
+    assert {k: measured[k] for k in ("n_images", "tp", "fp", "fn")} == {
+        k: recorded[k] for k in ("n_images", "tp", "fp", "fn")
+    }
+    assert report["size"] == card.metrics["size_estimate"]["val_fluorescence"]

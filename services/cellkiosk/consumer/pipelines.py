@@ -65,7 +65,7 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
     tile_px = params.tile_px or card.inputs.tile_px
     raw = drop_alpha(loaded.data, loaded.source_axes)  # measured: every real channel, alpha excluded
     ctx.stage(Stage.SIZE, 5)  # one scale for every page, from the first
-    size = choose_size([data[0]], card, services.predictor, ws, params.diameter, loaded.pixel_size_um)
+    size = choose_size([data[0]], card, services.predictor, params.diameter, loaded.pixel_size_um)
     check_scaled_size(data.shape, size.scale, ctx.settings.max_image_pixels, name)
     pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale)
     info = {

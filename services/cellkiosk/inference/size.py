@@ -34,6 +34,14 @@ MIN_OBJECTS = 3
 # A scale this close to 1 is not worth resampling for: the model was trained with scale jitter.
 SCALE_TOLERANCE = 1.2
 MIN_SCALE, MAX_SCALE = 0.05, 4.0  # a 20x smaller image, or 4x larger (16x the pixels) at most
+# The estimator's own post-processing, fixed. The size a job picks depends on the image and the model only,
+# not on the thresholds tuned into a card or given by a job: those are tuned on predictions made at the
+# chosen size, so letting them choose the size goes round in a circle, and a card measured with one size
+# rule would not describe jobs run with another. The values are the untuned defaults a nuclear card is
+# exported with (training/finalize.py), so a card's figures are measured with the very sizes jobs pick.
+SIZE_PARAMS = WatershedParams(
+    foreground_threshold=0.45, seed_threshold=0.4, split_threshold=0.65, min_seed_px=4, min_cell_px=15, fill_holes=True
+)
 
 
 @dataclass
@@ -109,7 +117,7 @@ def _consistent(result: dict[str, float]) -> bool:
 
 
 def estimate_diameter(
-    image: np.ndarray, card: ModelCard, predictor: Predictor, params: WatershedParams
+    image: np.ndarray, card: ModelCard, predictor: Predictor, params: WatershedParams = SIZE_PARAMS
 ) -> SizeEstimate:
     """Estimate the median nuclear diameter (px) of a raw (Y, X, C) image with the model of ``card``.
 
@@ -189,7 +197,6 @@ def choose_size(
     images: list[np.ndarray],
     card: ModelCard,
     predictor: Predictor,
-    params: WatershedParams,
     diameter: float | str | None,
     pixel_size_um: float | None = None,
 ) -> SizeChoice:
@@ -197,7 +204,8 @@ def choose_size(
 
     ``"auto"`` uses the image's pixel size when both it and the card's are known (nuclei then come
     out at the trained size if the sample is like the training data), else estimates the diameter
-    on ``images`` (one frame, or a few of a movie: the median of their estimates sets one scale).
+    on ``images`` (one frame, or a few of a movie: the median of their estimates sets one scale), always
+    with :data:`SIZE_PARAMS`: a job's post-processing parameters do not move its size.
     """
     target = card.inputs.diameter_px
     if target is None:
@@ -207,7 +215,7 @@ def choose_size(
     if pixel_size_um and card.inputs.pixel_size_um:
         derived = round(target * card.inputs.pixel_size_um / pixel_size_um, 1)
         return SizeChoice(scale_for(derived, card), derived, "pixel size", target)
-    estimates = [estimate_diameter(image, card, predictor, params) for image in images]
+    estimates = [estimate_diameter(image, card, predictor) for image in images]
     found = [e.diameter_px for e in estimates if e.diameter_px is not None]
     if not found:
         return SizeChoice(1.0, None, "estimate failed (too few nuclei found): not resized", target, estimates[0])

@@ -118,7 +118,7 @@ def movie_size(
         fixed = float(card.segmentation["scale"])
         return SizeChoice(fixed, None, f"model {card.name}:{card.version}'s fixed scale", seg_card.inputs.diameter_px)
     picks = sorted({int(t) for t in np.linspace(0, len(data) - 1, min(SIZE_FRAMES, len(data))).round()})
-    return choose_size([data.frame(t) for t in picks], seg_card, predictor, plan.postprocess, params.diameter)
+    return choose_size([data.frame(t) for t in picks], seg_card, predictor, params.diameter)
 
 
 def segment_movie(

@@ -47,14 +47,13 @@ def predict_samples(
     segment every image as it is (scale 1, the behaviour before object-size handling).
     """
     predictor = predictor or LocalPredictor()
-    defaults = watershed_params(card, {})
     out = []
     for sample in samples:
         start = time.perf_counter()
         if diameter == "native":
             size = SizeChoice(1.0, None, "native", card.inputs.diameter_px)
         else:
-            size = choose_size([sample.image], card, predictor, defaults, diameter)
+            size = choose_size([sample.image], card, predictor, diameter)
         sized = time.perf_counter()
         heads = predict_heads(
             sample.image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4, flip_tta,

@@ -13,6 +13,7 @@ from typing import Any
 
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.segment import watershed_params
+from cellkiosk.inference.size import SIZE_PARAMS
 from cellkiosk.training.augment import AugmentConfig
 from cellkiosk.training.card import nuclear_card
 from cellkiosk.training.dataset import load_folder
@@ -20,14 +21,7 @@ from cellkiosk.training.evaluate import predict_samples, score_predictions, size
 from cellkiosk.training.export import export_saved_model
 
 log = logging.getLogger(__name__)
-DEFAULT_POSTPROCESS = {
-    "foreground_threshold": 0.45,
-    "seed_threshold": 0.4,
-    "split_threshold": 0.65,
-    "min_seed_px": 4,
-    "min_cell_px": 15,
-    "fill_holes": True,
-}
+DEFAULT_POSTPROCESS = asdict(SIZE_PARAMS)  # a new card starts from the size estimator's thresholds, then is tuned
 
 
 def load_checkpoint(path: Path) -> Any:
