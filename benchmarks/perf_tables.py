@@ -124,6 +124,30 @@ def backends_table() -> str:
     return "\n".join(lines)
 
 
+def precision_table() -> str:
+    """float32 against in-process bfloat16: raw speed, heads difference, AP@0.5 of a no-params job on both sets."""
+    r = record("precision.json")
+    runs = r["runs"]
+    sets = [name for name in runs["float32"] if isinstance(runs["float32"][name], dict)]
+    lines = ["| `CELLKIOSK_PRECISION` | raw network, 4 x 512² | "
+             + " | ".join(f"{name}: pooled / image mean AP@0.5" for name in sets) + " |",
+             "| --- | --- |" + " --- |" * len(sets)]  # fmt: skip
+    for precision, row in runs.items():
+        cells = " | ".join(f"{row[n]['ap50_pooled']:.4f} / {row[n]['ap50_image_mean']:.4f}" for n in sets)
+        lines.append(f"| {precision} | {row['predict_s_per_mp']:.2f} s/MP | {cells} |")
+    loss = "; ".join(
+        f"{n}: {r['ap50_loss'][n]['ap50_pooled']:+.4f} pooled, {r['ap50_loss'][n]['ap50_image_mean']:+.4f} image mean"
+        for n in sets
+    )
+    verdict = "within" if r["within_bar"] else "**outside**"
+    lines.append(
+        f"\nbfloat16 is **{r['speedup']}×** as fast; the heads differ by at most {r['max_abs_difference']}; AP lost "
+        f"({loss}) is {verdict} the issue's {r['bar']} bar. `precision.json`: {r['date'][:10]}, `{r['commit']}`, "
+        f"load {r['loadavg_1m'][0]}, `{r['model']}`, native bfloat16 on this CPU: {r['cpu_has_bf16']}."
+    )
+    return "\n".join(lines)
+
+
 def tiling_line() -> str:
     """Tiled predict against the raw network on the same pixels (``benchmarks.tiling``)."""
     r = record("tiling.json")
@@ -255,7 +279,7 @@ def plot(out: Path = PLOT) -> None:
 def main() -> None:
     """Print the tables, write the plot."""
     tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table(),
-              tiling_line(), test_fast_line(), gateway_table(), scale_table())  # fmt: skip
+              precision_table(), tiling_line(), test_fast_line(), gateway_table(), scale_table())  # fmt: skip
     print(*tables, sep="\n\n")
     plot()
     print(f"\nwrote {PLOT.relative_to(REPO)}")
