@@ -97,11 +97,17 @@ def main() -> None:
     """Export ONNX if needed, run each backend in its own process, compare outputs with TensorFlow."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--model", type=Path, default=REPO / "models/nuclear/2")
+    p.add_argument("--model", type=Path, help="model folder (default: the default segmentation model's)")
     p.add_argument("--onnx", type=Path, default=None, help="ONNX export of the model (default: exported now)")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=RESULTS / "backends.json")
     args = p.parse_args()
+    if args.model is None:
+        from cellkiosk.inference.store import ModelStore
+
+        card = ModelStore(REPO / "models").default_for("segmentation")
+        assert card is not None and card.path is not None
+        args.model = card.path
     if args.child:
         child(args.child[0], args.model, args.onnx, args.repeats, Path(args.child[1]))
         return
