@@ -51,6 +51,7 @@ bench: $(STAMP) ## speed, accuracy and load benchmarks (records in benchmarks/re
 	$(BIN)/python benchmarks/watershed_speed.py --before 19c1ee1
 	$(BIN)/python -m benchmarks.viewer_latency
 	$(BIN)/python -m benchmarks.backends
+	$(BIN)/python -m benchmarks.precision
 	$(BIN)/python -m benchmarks.tiling
 	$(BIN)/python -m benchmarks.gateway
 	$(BIN)/python -m benchmarks.scale
