@@ -116,9 +116,7 @@ def _consistent(result: dict[str, float]) -> bool:
     return result["objects"] >= MIN_OBJECTS and _gap(result) <= math.log(CONSISTENT_RATIO)
 
 
-def estimate_diameter(
-    image: np.ndarray, card: ModelCard, predictor: Predictor, params: WatershedParams = SIZE_PARAMS
-) -> SizeEstimate:
+def estimate_diameter(image: np.ndarray, card: ModelCard, predictor: Predictor) -> SizeEstimate:
     """Estimate the median nuclear diameter (px) of a raw (Y, X, C) image with the model of ``card``.
 
     Every candidate of :data:`CANDIDATES_PX` that leaves the image a few nuclei wide is tried on a
@@ -139,7 +137,7 @@ def estimate_diameter(
     usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) * target / c >= 4 * target]
     tried: list[dict[str, float]] = []
     for candidate in sorted(usable, reverse=True):  # the largest consistent one wins: stop at the first
-        (result,) = measure_at(x, [candidate], card, predictor, params)
+        (result,) = measure_at(x, [candidate], card, predictor, SIZE_PARAMS)
         tried.append(result)
         if _consistent(result):
             break
@@ -150,7 +148,7 @@ def estimate_diameter(
     best = tried[-1] if _consistent(tried[-1]) else min(found, key=_gap)
     diameter = best["measured_px"]
     if _gap(best) > math.log(REFINE_TOLERANCE):
-        (refined,) = measure_at(x, [best["measured_px"]], card, predictor, params)
+        (refined,) = measure_at(x, [best["measured_px"]], card, predictor, SIZE_PARAMS)
         tried.append(refined)
         if refined["objects"] >= MIN_OBJECTS:
             diameter = refined["measured_px"]
