@@ -143,7 +143,7 @@ def precision_table() -> str:
     lines.append(
         f"\nbfloat16 is **{r['speedup']}×** as fast; the heads differ by at most {r['max_abs_difference']}; AP lost "
         f"({loss}) is {verdict} the issue's {r['bar']} bar. `precision.json`: {r['date'][:10]}, `{r['commit']}`, "
-        f"load {r['loadavg_1m'][0]}, `{r['model']}`, native bfloat16 on this CPU: {r['cpu_has_bf16']}."
+        f"load {r['loadavg_1m_at_start']}, `{r['model']}`, native bfloat16 on this CPU: {r['cpu_has_bf16']}."
     )
     return "\n".join(lines)
 

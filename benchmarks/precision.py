@@ -42,9 +42,7 @@ SETS = {  # name: (folder, split, modalities, group_by, the group reported)
 
 def child(precision: str, repeats: int, limit: int | None, out: Path) -> None:
     """In this process only: time the raw network, save its heads, score both sets at ``precision``."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from backends import tiles
-
+    from benchmarks.backends import tiles
     from cellkiosk.inference.predictor import LocalPredictor
     from cellkiosk.inference.store import ModelStore
     from cellkiosk.training.dataset import load_folder
@@ -73,9 +71,8 @@ def child(precision: str, repeats: int, limit: int | None, out: Path) -> None:
 
 def main() -> None:
     """Run each precision in its own process, compare, print and save the record."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from report import commit, emit, machine
-
+    from benchmarks.records import record_head
+    from benchmarks.report import emit
     from cellkiosk.inference.predictor import cpu_has_bf16
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -104,14 +101,10 @@ def main() -> None:
                for key in ("ap50_pooled", "ap50_image_mean")}
         for name in SETS
     }  # fmt: skip
+    command = "python -m benchmarks.precision" + (f" --limit {args.limit}" if args.limit else "")
     report = {
-        "benchmark": "precision",
-        "machine": machine(),
+        **record_head("precision", command, round(load_start, 2)),
         "cpu_has_bf16": cpu_has_bf16(),
-        "loadavg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": commit(),
-        "command": "python -m benchmarks.precision" + (f" --limit {args.limit}" if args.limit else ""),
         "model": runs["float32"]["model"],
         "runs": runs,
         "max_abs_difference": round(float(np.abs(base - low).max()), 4),
