@@ -180,6 +180,21 @@ def test_min_cell_px_removes_small_cells() -> None:
     np.testing.assert_array_equal(dropped > 0, gt == 2)
 
 
+def test_min_mean_foreground_removes_cells_the_network_is_unsure_of_as_a_whole() -> None:
+    gt = np.zeros((40, 60), np.int32)
+    gt[5:20, 5:20] = 1
+    gt[22:37, 40:55] = 2
+    targets = make_targets(gt)
+    fg, inner = targets[..., 0].copy(), targets[..., 1]
+    fg[gt == 2] = 0.6  # a dim blob: above the foreground threshold, but never confidently a nucleus
+    everything = deep_watershed(fg, inner, WatershedParams(min_seed_px=1, min_cell_px=1))
+    assert everything.max() == 2
+    confident = deep_watershed(fg, inner, WatershedParams(min_seed_px=1, min_cell_px=1, min_mean_foreground=0.7))
+    assert confident.max() == 1  # sequential: the kept cell is 1
+    np.testing.assert_array_equal(confident > 0, gt == 1)
+    assert deep_watershed(fg, inner, WatershedParams(min_seed_px=1, min_cell_px=1, min_mean_foreground=0.6)).max() == 2
+
+
 def test_min_seed_px_ignores_small_seeds() -> None:
     gt = np.zeros((40, 40), np.int32)
     gt[5:9, 5:9] = 1  # a 2 x 2 seed

@@ -27,6 +27,9 @@ class SegmentationParams(BaseModel):
     min_cell_px: int | None = Field(None, ge=0, description="Remove cells smaller than this (pixels)")
     min_seed_px: int | None = Field(None, ge=0)
     fill_holes: bool | None = None
+    min_mean_foreground: float | None = Field(
+        None, ge=0, le=1, description="Remove cells whose mean foreground probability is below this"
+    )
     tile_px: int | None = Field(None, ge=64, le=4096, description="Tile size for large images; default from card")
     flip_tta: bool = Field(False, description="Average predictions over flips (slower, slightly better)")
     diameter: Literal["auto"] | Annotated[float, Field(ge=2, le=2000)] = Field(
@@ -37,7 +40,10 @@ class SegmentationParams(BaseModel):
 
     def watershed_overrides(self) -> dict[str, Any]:
         """The post-processing parameters this job overrides."""
-        keys = ("foreground_threshold", "seed_threshold", "split_threshold", "min_cell_px", "min_seed_px", "fill_holes")
+        keys = (
+            "foreground_threshold", "seed_threshold", "split_threshold", "min_cell_px", "min_seed_px", "fill_holes",
+            "min_mean_foreground",
+        )  # fmt: skip
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 

@@ -33,6 +33,9 @@ class WatershedParams:
         Cells smaller than this after the watershed are removed.
     fill_holes : bool
         Fill holes inside each cell.
+    min_mean_foreground : float or None
+        Cells whose mean foreground probability is below this are removed: what the network is
+        unsure of as a whole (dim out-of-focus blobs, debris) rather than at its edge. None: off.
     """
 
     foreground_threshold: float = 0.5
@@ -41,6 +44,7 @@ class WatershedParams:
     split_threshold: float | None = None
     min_cell_px: int = 15
     fill_holes: bool = True
+    min_mean_foreground: float | None = None
 
 
 def find_seeds(inner: np.ndarray, mask: np.ndarray, params: WatershedParams) -> np.ndarray:
@@ -108,6 +112,19 @@ def sequential(labels: np.ndarray, min_px: int) -> np.ndarray:
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     out = np.zeros(labels.shape, dtype=np.int32)
     out.reshape(-1)[on] = lut[ids]
+    return out
+
+
+def drop_faint(labels: np.ndarray, foreground: np.ndarray, min_mean: float) -> np.ndarray:
+    """Labels whose mean ``foreground`` is below ``min_mean`` set to background (the others keep their ids)."""
+    on, ids, sizes = label_sizes(labels)
+    sums = np.bincount(ids, weights=foreground.reshape(-1)[on], minlength=sizes.size)
+    faint = sums < min_mean * sizes
+    faint[0] = False
+    if not faint.any():
+        return labels
+    out = labels.copy()
+    out.reshape(-1)[on] = np.where(faint, 0, np.arange(faint.size)).astype(labels.dtype)[ids]
     return out
 
 
@@ -231,4 +248,6 @@ def deep_watershed(
     labels = flood_from_seeds(inner.astype(np.float32, copy=False), mask, seeds)
     if params.fill_holes:
         labels = fill_label_holes(labels)
+    if params.min_mean_foreground is not None:
+        labels = drop_faint(labels, foreground, params.min_mean_foreground)
     return sequential(labels, params.min_cell_px)

@@ -88,6 +88,7 @@ def tune_watershed(
         "split_threshold": [None, 0.7, 0.8],
     }
     best, best_ap = watershed_params(card, {}), -1.0
+        "min_mean_foreground": [None, 0.7, 0.75, 0.8],
     for values in itertools.product(*grid.values()):
         overrides = dict(zip(grid, values, strict=True))
         params = watershed_params(card, overrides)
