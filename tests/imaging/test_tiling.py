@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from cellkiosk.imaging.tiling import blend_window, predict_tiled, tile_grid
+from cellkiosk.imaging.tiling import blend_window, predict_tiled, reflected_window, tile_grid
 
 
 class RecordingIdentity:
@@ -65,6 +65,35 @@ def test_local_filter_matches_whole_image(size: int, overlap_px: int) -> None:
     # Tiles at the bottom/right image border are padded differently from scipy's own border mode.
     inner = (slice(radius, -radius), slice(radius, -radius))
     np.testing.assert_allclose(out[inner], expected[inner], atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(300, 211), (40, 700), (20, 20)])
+def test_edge_px_predicts_the_image_reflected_past_its_borders(shape: tuple[int, int]) -> None:
+    image = np.random.default_rng(3).random((*shape, 1), dtype=np.float32)
+    edge = 8
+
+    def mean_filter(batch: np.ndarray) -> np.ndarray:
+        return ndi.uniform_filter(batch, size=(1, 5, 5, 1), mode="constant")  # borders see zeros, as a U-Net's do
+
+    reflected = np.pad(image, ((edge, edge), (edge, edge), (0, 0)), mode="reflect")
+    expected = ndi.uniform_filter(reflected, size=(5, 5, 1), mode="constant")[edge:-edge, edge:-edge]
+    out = predict_tiled(image, mean_filter, out_channels=1, tile_px=128, overlap_px=16, edge_px=edge)
+    assert out.shape == image.shape and out.flags.c_contiguous
+    np.testing.assert_allclose(out, expected, atol=1e-5)  # the image's own border pixels see reflected ones
+    assert not np.allclose(predict_tiled(image, mean_filter, out_channels=1, tile_px=128, overlap_px=16), expected)
+
+
+@pytest.mark.parametrize(("y", "x"), [((0, 40), (0, 40)), ((5, 30), (20, 58)), ((-1, 60), (3, 4)), ((0, 58), (0, 66))])
+def test_a_reflected_window_is_that_window_of_the_padded_image(y: tuple[int, int], x: tuple[int, int]) -> None:
+    image = np.random.default_rng(4).integers(0, 255, (50, 50, 2)).astype(np.uint8)
+    edge = 8
+    padded = np.pad(image, ((edge, edge), (edge, edge), (0, 0)), mode="reflect").astype(np.float32)
+    y = (max(y[0], 0), y[1])
+    window = reflected_window(image, y, x, edge)
+    assert window.dtype == np.float32
+    np.testing.assert_array_equal(window, padded[y[0] : y[1], x[0] : x[1]])
+    tiny = np.arange(3, dtype=np.float32).reshape(1, 3, 1)  # too small to reflect: the border pixel repeats
+    np.testing.assert_array_equal(reflected_window(tiny, (0, 7), (0, 9), 3)[5, :, 0], [0, 0, 0, 0, 1, 2, 2, 2, 2])
 
 
 def test_progress_reaches_one_and_batches_are_bounded() -> None:

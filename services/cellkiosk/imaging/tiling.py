@@ -54,6 +54,32 @@ def fit_tile(length: int, tile_px: int, overlap: int, multiple: int) -> int:
     return min(tile_px, max(fitted, overlap + 1))
 
 
+def _reflected_index(span: tuple[int, int], length: int, edge_px: int) -> np.ndarray | slice:
+    """Indices into an axis of ``length`` of positions ``span`` of that axis reflected ``edge_px`` past both ends."""
+    index = np.arange(span[0] - edge_px, span[1] - edge_px)
+    if index.size and 0 <= index[0] and index[-1] < length:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    if length <= edge_px:  # too short to reflect: the end pixel repeats
+        return np.clip(index, 0, length - 1)
+    index = np.abs(index)
+    return np.where(index >= length, 2 * (length - 1) - index, index)
+
+
+def reflected_window(image: np.ndarray, y: tuple[int, int], x: tuple[int, int], edge_px: int) -> np.ndarray:
+    """Rows ``y`` and columns ``x`` (half-open) of ``image`` reflected ``edge_px`` past its borders, as float32.
+
+    Coordinates are those of the reflected image (0 is ``edge_px`` before the first row); only the
+    window is built, never the whole reflected image. Reflection repeats the pixels next to the
+    border (as ``np.pad`` ``reflect``), or the border pixel where the image is too small to reflect.
+    """
+    rows, cols = (_reflected_index(span, n, edge_px) for span, n in zip((y, x), image.shape[:2], strict=True))
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        return image[rows, cols].astype(np.float32)
+    rows = np.arange(image.shape[0])[rows] if isinstance(rows, slice) else rows
+    cols = np.arange(image.shape[1])[cols] if isinstance(cols, slice) else cols
+    return image[np.ix_(rows, cols)].astype(np.float32)
+
+
 def blend_window(size: int, overlap: int, taper_start: bool, taper_end: bool) -> np.ndarray:
     """1-D blending weights of a tile: 1 inside, a cosine ramp across the overlap at tapered ends.
 
@@ -101,6 +127,7 @@ def predict_tiled(
     batch_size: int = 4,
     multiple: int = 16,
     on_progress: Callable[[float], None] | None = None,
+    edge_px: int = 0,
 ) -> np.ndarray:
     """Apply ``predict_fn`` to an image of any size, tile by tile, and blend the tiles.
 
@@ -125,6 +152,9 @@ def predict_tiled(
         The model's size divisor; tiles are padded (reflect, or edge when too small) up to it.
     on_progress : callable, optional
         Called with the fraction of tiles done (0..1] after each batch.
+    edge_px : int
+        The image is predicted as if reflected this many px past each border
+        (:func:`reflected_window`), and the result cropped back to the image.
 
     Returns
     -------
@@ -137,7 +167,9 @@ def predict_tiled(
         raise ValueError(f"tile_px ({tile_px}) must be a positive multiple of multiple ({multiple})")
     if not 0 <= overlap_px < tile_px or batch_size < 1:
         raise ValueError(f"need 0 <= overlap_px < tile_px and batch_size >= 1; got {overlap_px}, {batch_size}")
-    size_y, size_x = image.shape[:2]
+    if edge_px < 0:
+        raise ValueError(f"edge_px must be >= 0, got {edge_px}")
+    size_y, size_x = image.shape[0] + 2 * edge_px, image.shape[1] + 2 * edge_px
     tile_y, tile_x = (fit_tile(n, tile_px, overlap_px, multiple) for n in (size_y, size_x))
     starts_y = tile_grid(size_y, tile_y, min(overlap_px, tile_y - 1))
     starts_x = tile_grid(size_x, tile_x, min(overlap_px, tile_x - 1))
@@ -149,7 +181,9 @@ def predict_tiled(
     done = 0
     for batch_cells in _batches(cells, batch_size):
         tiles = [
-            image[starts_y[iy] : starts_y[iy] + tile_y, starts_x[ix] : starts_x[ix] + tile_x].astype(np.float32)
+            reflected_window(
+                image, (starts_y[iy], starts_y[iy] + tile_y), (starts_x[ix], starts_x[ix] + tile_x), edge_px
+            )
             for iy, ix in batch_cells
         ]
         batch = np.stack([pad_to_multiple(t, multiple) for t in tiles])
@@ -165,4 +199,6 @@ def predict_tiled(
         if on_progress is not None:
             on_progress(done / len(cells))
     out /= weight_sum[..., None]
+    if edge_px:
+        return np.ascontiguousarray(out[edge_px:-edge_px, edge_px:-edge_px])
     return out

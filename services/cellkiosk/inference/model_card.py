@@ -42,6 +42,12 @@ class ModelInputs(BaseModel):
     tile_px: int = 512
     tile_overlap_px: int = 64
     multiple_of: int = 16
+    edge_pad_px: int = Field(
+        0,
+        ge=0,
+        description="Network input is reflected this many px past the image's borders: nuclei cut by the "
+        "border look whole to the network",
+    )
 
 
 class ModelOutputs(BaseModel):

@@ -10,7 +10,7 @@ import numpy as np
 
 from cellkiosk.imaging.normalize import normalize_percentile
 from cellkiosk.imaging.resize import resize_frame, resize_labels
-from cellkiosk.imaging.tiling import pad_to_multiple, predict_tiled
+from cellkiosk.imaging.tiling import pad_to_multiple, predict_tiled, reflected_window
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
 from cellkiosk.postprocess.deep_watershed import WatershedParams, deep_watershed
@@ -57,6 +57,7 @@ def predict_heads(
         batch_size=batch_size,
         multiple=card.inputs.multiple_of,
         on_progress=on_progress,
+        edge_px=card.inputs.edge_pad_px,
     )
 
 
@@ -76,22 +77,23 @@ def predict_frames(
     :func:`predict_heads` frame by frame. Larger frames are tiled one by one. At most ``batch_size``
     frames' heads exist at a time.
     """
-    norm = card.inputs.normalization
+    norm, edge = card.inputs.normalization, card.inputs.edge_pad_px
     pending: list[np.ndarray] = []
 
     def flush() -> Iterator[np.ndarray]:
         if not pending:
             return
         size_y, size_x = pending[0].shape[:2]
-        batch = np.stack([pad_to_multiple(normalize_percentile(f, norm.low, norm.high), card.inputs.multiple_of)
-                          for f in pending])  # fmt: skip
+        whole = (0, size_y + 2 * edge), (0, size_x + 2 * edge)
+        reflected = [reflected_window(normalize_percentile(f, norm.low, norm.high), *whole, edge) for f in pending]
+        batch = np.stack([pad_to_multiple(f, card.inputs.multiple_of) for f in reflected])
         out = np.asarray(predict_batch(batch.astype(np.float32, copy=False), card, predictor, flip_tta), np.float32)
         pending.clear()
         for heads in out:
-            yield np.ascontiguousarray(heads[:size_y, :size_x])
+            yield np.ascontiguousarray(heads[edge : edge + size_y, edge : edge + size_x])
 
     for frame in frames:
-        if frame.shape[0] > tile_px or frame.shape[1] > tile_px:
+        if frame.shape[0] + 2 * edge > tile_px or frame.shape[1] + 2 * edge > tile_px:
             yield from flush()
             yield predict_heads(frame, card, predictor, tile_px, overlap_px, batch_size, flip_tta)
             continue
