@@ -121,21 +121,30 @@ def iou_matrix(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return _iou_from_contingency(_contingency(gt, pred))
 
 
-def _match_iou(iou: np.ndarray, iou_threshold: float) -> MatchResult:
-    """One-to-one matching on an IoU matrix: most pairs >= threshold, ties broken by total IoU."""
+def matched_pairs(iou: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching on an IoU matrix: the (true, predicted) indices of the matched pairs.
+
+    Most pairs >= threshold, ties broken by total IoU.
+    """
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-    n_true, n_pred = iou.shape
     valid = iou >= iou_threshold
     rows, cols = np.nonzero(valid.any(axis=1))[0], np.nonzero(valid.any(axis=0))[0]
-    matched = np.empty(0)
-    if rows.size:
-        sub_iou, sub_valid = iou[np.ix_(rows, cols)], valid[np.ix_(rows, cols)]
-        # The IoU term sums to < 1, so the count of valid pairs always dominates (StarDist's cost).
-        gain = sub_valid + sub_valid * sub_iou / (2 * min(rows.size, cols.size))
-        r, c = linear_sum_assignment(gain, maximize=True)
-        keep = sub_valid[r, c]
-        matched = sub_iou[r[keep], c[keep]]
+    if not rows.size:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    sub_iou, sub_valid = iou[np.ix_(rows, cols)], valid[np.ix_(rows, cols)]
+    # The IoU term sums to < 1, so the count of valid pairs always dominates (StarDist's cost).
+    gain = sub_valid + sub_valid * sub_iou / (2 * min(rows.size, cols.size))
+    r, c = linear_sum_assignment(gain, maximize=True)
+    keep = sub_valid[r, c]
+    return rows[r[keep]], cols[c[keep]]
+
+
+def _match_iou(iou: np.ndarray, iou_threshold: float) -> MatchResult:
+    """Counts of the one-to-one matching of :func:`matched_pairs`."""
+    n_true, n_pred = iou.shape
+    true_idx, pred_idx = matched_pairs(iou, iou_threshold)
+    matched = iou[true_idx, pred_idx]
     tp = int(matched.size)
     mean_iou = float(matched.mean()) if tp else 0.0
     return MatchResult(float(iou_threshold), tp, n_pred - tp, n_true - tp, n_true, n_pred, mean_iou)
