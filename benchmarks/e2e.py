@@ -59,7 +59,7 @@ def in_process(params: dict[str, Any], model: str | None) -> Callable[[list[Samp
     from cellkiosk.imaging.io import read_image_bytes
     from cellkiosk.inference.predictor import LocalPredictor
     from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
-    from cellkiosk.inference.size import choose_size
+    from cellkiosk.inference.size import choose_size, reusable_heads
     from cellkiosk.inference.store import ModelStore
     from cellkiosk.measure.cells import measure_cells
 
@@ -86,11 +86,15 @@ def in_process(params: dict[str, Any], model: str | None) -> Callable[[list[Samp
         data = select_channels(loaded.data, card.n_channels, None, card.name, loaded.source_axes)
         raw = drop_alpha(loaded.data, loaded.source_axes)
         lap("decode")
-        size = choose_size([data[0]], card, predictor, parsed.diameter, loaded.pixel_size_um)
+        size = choose_size([data[0]], card, predictor, parsed.diameter, loaded.pixel_size_um,
+                           settings.predict_batch_size, settings.max_image_pixels)  # fmt: skip
         lap("size")
+        first = reusable_heads(size, card, card.inputs.tile_px, False)
         for i in range(data.shape[0]):
-            heads = predict_heads(data[i], card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px,
-                                  settings.predict_batch_size, scale=size.scale)  # fmt: skip
+            heads = first if i == 0 and first is not None else predict_heads(
+                data[i], card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px,
+                settings.predict_batch_size, scale=size.scale,
+            )  # fmt: skip
             lap("predict")
             labels = labels_at_size(heads, card, ws, data.shape[1:3])
             lap("postprocess")

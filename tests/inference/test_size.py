@@ -12,6 +12,7 @@ from cellkiosk.imaging.normalize import normalize_percentile
 from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor
+from cellkiosk.inference.segment import predict_heads
 from cellkiosk.inference.size import (
     CANDIDATES_PX,
     CONSISTENT_RATIO,
@@ -22,6 +23,7 @@ from cellkiosk.inference.size import (
     choose_size,
     estimate_diameter,
     measure_at,
+    reusable_heads,
     scale_for,
 )
 from cellkiosk.inference.store import ModelStore
@@ -72,7 +74,7 @@ def test_the_search_stops_at_the_largest_consistent_candidate_as_the_whole_ladde
     estimate = estimate_diameter(image, card, predictor)
     x = normalize_percentile(image, card.inputs.normalization.low, card.inputs.normalization.high)
     usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) / c >= 4]
-    ladder = measure_at(x, usable, card, predictor, ws)  # every candidate, one batch
+    ladder = measure_at(x, usable, card, predictor, ws)  # every candidate
     ratio = {
         t["candidate_px"]: max(t["measured_px"], t["candidate_px"]) / min(t["measured_px"], t["candidate_px"])
         for t in ladder
@@ -83,6 +85,29 @@ def test_the_search_stops_at_the_largest_consistent_candidate_as_the_whole_ladde
     assert searched == sorted(searched, reverse=True) and searched[-1] == winner["candidate_px"]
     assert len(searched) < len(usable)  # large nuclei: the small candidates were never run
     assert estimate.candidates[len(searched) - 1]["measured_px"] == pytest.approx(winner["measured_px"], abs=0.2)
+
+
+def test_the_estimates_last_pass_is_the_very_prediction_a_job_at_its_scale_makes(
+    card: ModelCard, predictor: LocalPredictor
+) -> None:
+    image = read_image_file(COELHO / "images" / "ic100-dna-14.png")[0][..., :1]
+    size = choose_size([image], card, predictor, "auto", batch_size=4)
+    assert size.estimate is not None and size.estimate.candidates[-1]["whole_image"]
+    heads = reusable_heads(size, card, card.inputs.tile_px, flip_tta=False)
+    assert heads is not None and size.estimate.heads_scale == size.scale
+    expected = predict_heads(
+        image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4, scale=size.scale
+    )
+    np.testing.assert_array_equal(heads, expected)  # reusing it changes nothing a job returns
+    # anything that makes a job predict differently predicts again: flips, another tiling, several frames
+    assert reusable_heads(size, card, card.inputs.tile_px, flip_tta=True) is None
+    assert reusable_heads(size, card, card.inputs.tile_px // 2, flip_tta=False) is None
+    movie = choose_size([image, image], card, predictor, "auto")
+    assert movie.scale == size.scale and reusable_heads(movie, card, card.inputs.tile_px, flip_tta=False) is None
+    # where the resized image would pass the server's limit, no pass is made (the job is refused in words)
+    limited = choose_size([image], card, predictor, "auto", max_pixels=1000)
+    assert limited.estimate is not None and limited.estimate.heads is None
+    assert not any(t.get("whole_image") for t in limited.estimate.candidates)
 
 
 def test_an_empty_image_gives_no_estimate_and_is_not_resized(card: ModelCard, predictor: LocalPredictor) -> None:

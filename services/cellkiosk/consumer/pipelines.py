@@ -24,7 +24,7 @@ from cellkiosk.imaging.overlay import preview_png
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
 from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
-from cellkiosk.inference.size import check_scaled_size, choose_size
+from cellkiosk.inference.size import check_scaled_size, choose_size, reusable_heads
 from cellkiosk.inference.store import ModelStore
 from cellkiosk.measure.cells import measure_cells
 from cellkiosk.postprocess.deep_watershed import WatershedParams
@@ -65,9 +65,13 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
     tile_px = params.tile_px or card.inputs.tile_px
     raw = drop_alpha(loaded.data, loaded.source_axes)  # measured: every real channel, alpha excluded
     ctx.stage(Stage.SIZE, 5)  # one scale for every page, from the first
-    size = choose_size([data[0]], card, services.predictor, params.diameter, loaded.pixel_size_um)
+    size = choose_size(
+        [data[0]], card, services.predictor, params.diameter, loaded.pixel_size_um,
+        ctx.settings.predict_batch_size, ctx.settings.max_image_pixels,
+    )  # fmt: skip
     check_scaled_size(data.shape, size.scale, ctx.settings.max_image_pixels, name)
-    pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale)
+    first = reusable_heads(size, card, tile_px, params.flip_tta)
+    pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale, first)
     info = {
         "job_id": job.id, "type": job.type, "input": name, "input_sha256": input_sha256,
         "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
@@ -113,15 +117,17 @@ def segment_pages(
     ws: WatershedParams,
     tile_px: int,
     scale: float = 1.0,
+    first_heads: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[dict[str, object]]]:
-    """Labels and measurement rows of every page (resized by ``scale`` for the network, labels mapped back);
-    each stage boundary is a cancel point."""
+    """Labels and measurement rows of every page (resized by ``scale`` for the network, labels mapped back;
+    ``first_heads``: the first page's, already predicted by the size estimate); each stage boundary is a
+    cancel point."""
     pages, rows = [], []
     n = data.shape[0]
     for i in range(n):
         base = 5 + 85 * i / n
         ctx.stage(Stage.PREDICT, base)
-        heads = predict_heads(
+        heads = first_heads if i == 0 and first_heads is not None else predict_heads(
             data[i], card, services.predictor, tile_px, card.inputs.tile_overlap_px, ctx.settings.predict_batch_size,
             params.flip_tta, on_progress=partial(_page_progress, ctx, base, n), scale=scale,
         )  # fmt: skip

@@ -5,7 +5,8 @@ The network only segments well near the nuclear size it was trained at (the card
 diameters and keeps the largest candidate whose nuclei the model finds at about that size: at a
 candidate far too small, nuclei look huge and come out in pieces (or their texture passes for small
 nuclei); far too large, they shrink below what the model can see. The median diameter of what it
-finds there, mapped back to the image, is the estimate.
+finds there, mapped back to the image, is the estimate; a last pass over the whole image at the scale it
+gives checks it, and is the very prediction a job at that scale needs (:func:`reusable_heads`).
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from cellkiosk.core.errors import BadInputError
 from cellkiosk.imaging.normalize import normalize_percentile
 from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.imaging.resize import resize_frame
+from cellkiosk.imaging.tiling import pad_to_multiple
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
-from cellkiosk.inference.segment import labels_from_heads
+from cellkiosk.inference.segment import labels_from_heads, predict_heads
 from cellkiosk.postprocess.deep_watershed import WatershedParams
 
-# Candidate nuclear diameters (px of the image), a geometric ladder over what microscopes give; x2 apart, so
-# any diameter is within 1.41x of one, inside the scale jitter the model was trained with.
-CANDIDATES_PX: tuple[float, ...] = tuple(6.0 * 2**i for i in range(7))  # 6 .. 384 px
+# Candidate nuclear diameters (px of the image), a geometric ladder over what microscopes give; 2.83x apart, so
+# any diameter is within 1.68x of one, inside the 0.5-2x scale jitter the model was trained with. (Until
+# 2026-12-02 the ladder was 2x apart: more windows, and no better on DSB2018 val, docs/object-size.md.)
+LADDER_STEP = 2 * 2**0.5
+CANDIDATES_PX: tuple[float, ...] = tuple(round(6.0 * LADDER_STEP**i, 1) for i in range(5))  # 6, 17, 48, 135.8, 384
 WINDOW_PX = 160  # side of the window the model sees at each candidate (in network pixels)
-REFINE_TOLERANCE = 1.15  # a candidate whose measured diameter is this close needs no refining pass
-CONSISTENT_RATIO = 2**0.5  # measured within half a ladder step of the candidate: the model sees such nuclei
+REFINE_TOLERANCE = 1.15  # the winner's measurement stands unless the whole image's differs by more than this
+CONSISTENT_RATIO = LADDER_STEP**0.5  # within half a ladder step (in log) of the candidate: the model sees them
 MIN_OBJECTS = 3
 # A scale this close to 1 is not worth resampling for: the model was trained with scale jitter.
 SCALE_TOLERANCE = 1.2
@@ -50,6 +54,9 @@ class SizeEstimate:
 
     diameter_px: float | None  # None: no candidate found enough objects
     candidates: list[dict[str, float]] = field(default_factory=list)  # candidate, objects, measured diameter
+    # the last pass: the network over the whole image resized by ``heads_scale`` (a job at that scale reuses it)
+    heads: np.ndarray | None = field(default=None, repr=False)
+    heads_scale: float | None = None
 
 
 def best_window(image: np.ndarray, side: int) -> tuple[slice, slice]:
@@ -66,21 +73,14 @@ def best_window(image: np.ndarray, side: int) -> tuple[slice, slice]:
     return best
 
 
-def windows_at(
-    x: np.ndarray, candidates: list[float], target: float, multiple: int
-) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """For each candidate diameter, the brightest window of the normalized image resized so such nuclei
-    would be ``target`` px across (at most :data:`WINDOW_PX` square): padded to ``multiple``, and its size."""
-    padded, shapes = [], []
-    for candidate in candidates:
-        scale = target / candidate
-        window = resize_frame(x[best_window(x[..., 0], int(math.ceil(WINDOW_PX / scale)))], scale)
-        window = window[:WINDOW_PX, :WINDOW_PX]  # rounding may add a pixel
-        side = max(WINDOW_PX, -(-max(window.shape[:2]) // multiple) * multiple)
-        # one shape for every candidate: one batch, one set of kernels (zeros are background once normalized)
-        padded.append(np.pad(window, ((0, side - window.shape[0]), (0, side - window.shape[1]), (0, 0))))
-        shapes.append((window.shape[0], window.shape[1]))
-    return padded, shapes
+def windows_at(x: np.ndarray, candidate: float, target: float, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The brightest window of the normalized image resized so nuclei of ``candidate`` px would be ``target``
+    px across: at most :data:`WINDOW_PX` square, padded (reflect, as tiles are) only up to ``multiple``; and
+    its size before padding. A window is no larger than its content: the network's cost grows with its area."""
+    scale = target / candidate
+    window = resize_frame(x[best_window(x[..., 0], int(math.ceil(WINDOW_PX / scale)))], scale)
+    window = window[:WINDOW_PX, :WINDOW_PX]  # rounding may add a pixel
+    return pad_to_multiple(window, multiple), (window.shape[0], window.shape[1])
 
 
 def measure_at(
@@ -88,17 +88,16 @@ def measure_at(
 ) -> list[dict[str, float]]:
     """Segment one window of the normalized image per candidate, as if its nuclei were that many px across.
 
-    The windows (one shape, :func:`windows_at`) go through the predictor as one batch. Returns, per
-    candidate, the objects found and their median diameter mapped back to image pixels.
+    Each window (:func:`windows_at`) is one predictor call of its own size. Returns, per candidate,
+    the objects found and their median diameter mapped back to image pixels.
     """
     target = card.inputs.diameter_px
     assert target is not None
-    padded, shapes = windows_at(x, candidates, target, card.inputs.multiple_of)
-    heads = predictor.predict(card, np.stack(padded).astype(np.float32, copy=False))
     results = []
-    for i, candidate in enumerate(candidates):
-        height, width = shapes[i]
-        labels = labels_from_heads(heads[i][:height, :width], card, params)
+    for candidate in candidates:
+        window, (height, width) = windows_at(x, candidate, target, card.inputs.multiple_of)
+        heads = predictor.predict(card, window[None].astype(np.float32, copy=False))[0]
+        labels = labels_from_heads(heads[:height, :width], card, params)
         objects = int(len(np.unique(labels))) - 1
         measured = median_diameter(labels) * candidate / target if objects else float("nan")
         results.append({"candidate_px": round(candidate, 1), "objects": objects, "measured_px": round(measured, 1)})
@@ -116,18 +115,26 @@ def _consistent(result: dict[str, float]) -> bool:
     return result["objects"] >= MIN_OBJECTS and _gap(result) <= math.log(CONSISTENT_RATIO)
 
 
-def estimate_diameter(image: np.ndarray, card: ModelCard, predictor: Predictor) -> SizeEstimate:
+def estimate_diameter(
+    image: np.ndarray, card: ModelCard, predictor: Predictor, batch_size: int = 4, max_pixels: int | None = None
+) -> SizeEstimate:
     """Estimate the median nuclear diameter (px) of a raw (Y, X, C) image with the model of ``card``.
 
     Every candidate of :data:`CANDIDATES_PX` that leaves the image a few nuclei wide is tried on a
-    :data:`WINDOW_PX` window. A candidate is *consistent* when the median diameter of what the model
-    finds there is within :data:`CONSISTENT_RATIO` of the candidate itself; the largest consistent
-    candidate wins (at smaller ones the model may take texture inside a large nucleus for small
-    nuclei; nuclei never hide inside smaller ones), else the candidate closest to consistent. The
+    window of at most :data:`WINDOW_PX` square. A candidate is *consistent* when the median diameter of
+    what the model finds there is within :data:`CONSISTENT_RATIO` of the candidate itself; the largest
+    consistent candidate wins (at smaller ones the model may take texture inside a large nucleus for
+    small nuclei; nuclei never hide inside smaller ones), else the candidate closest to consistent. The
     candidates are tried from the largest down, one window each, and the first consistent one ends
-    the search (the same winner as trying them all). Unless it agrees within
-    :data:`REFINE_TOLERANCE`, one more pass at the measured diameter refines it. At most 0.2
-    megapixel of network input, whatever the image's size; large nuclei end the search soonest.
+    the search (the same winner as trying them all).
+
+    The last pass is the job's own prediction: the whole image resized by the scale the winner's
+    measurement gives (:func:`scale_for`), predicted tiled as a job predicts it (the card's tiling,
+    ``batch_size`` tiles a call), its objects measured again. The winner's measurement stands unless
+    the whole image disagrees by more than :data:`REFINE_TOLERANCE`; then the whole image's does.
+    A job whose scale is the pass's uses its heads (:func:`reusable_heads`) instead of predicting again,
+    so the estimate costs only its windows. The pass is skipped where the resized image would exceed
+    ``max_pixels`` (such a job is refused, :func:`check_scaled_size`).
     """
     target = card.inputs.diameter_px
     if target is None:
@@ -147,12 +154,22 @@ def estimate_diameter(image: np.ndarray, card: ModelCard, predictor: Predictor) 
     # texture inside a large nucleus can look like small nuclei at a small candidate, never the reverse
     best = tried[-1] if _consistent(tried[-1]) else min(found, key=_gap)
     diameter = best["measured_px"]
-    if _gap(best) > math.log(REFINE_TOLERANCE):
-        (refined,) = measure_at(x, [best["measured_px"]], card, predictor, SIZE_PARAMS)
-        tried.append(refined)
-        if refined["objects"] >= MIN_OBJECTS:
-            diameter = refined["measured_px"]
-    return SizeEstimate(round(float(diameter), 1), tried)
+    scale = scale_for(diameter, card)
+    if max_pixels is not None and math.ceil(image.shape[0] * scale) * math.ceil(image.shape[1] * scale) > max_pixels:
+        return SizeEstimate(round(float(diameter), 1), tried)
+    heads = predict_heads(
+        image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, batch_size, scale=scale
+    )
+    labels = labels_from_heads(heads, card, SIZE_PARAMS)
+    objects = int(len(np.unique(labels))) - 1
+    whole = {
+        "candidate_px": round(diameter, 1), "objects": objects, "whole_image": True,
+        "measured_px": round(median_diameter(labels) / scale, 1) if objects else float("nan"),
+    }  # fmt: skip
+    tried.append(whole)
+    if objects >= MIN_OBJECTS and _gap(whole) > math.log(REFINE_TOLERANCE):
+        diameter = whole["measured_px"]
+    return SizeEstimate(round(float(diameter), 1), tried, heads, scale)
 
 
 def scale_for(diameter_px: float | None, card: ModelCard) -> float:
@@ -178,7 +195,7 @@ class SizeChoice:
     diameter_px: float | None  # the nuclei's median diameter in image pixels, as given, derived or estimated
     basis: str  # "params.diameter", "params.scale", "pixel size", "estimated", or why none applies
     model_diameter_px: float | None = None  # what the model was trained at (its card)
-    estimate: SizeEstimate | None = None
+    estimate: SizeEstimate | None = None  # of the first image
 
     def to_json(self) -> dict[str, object]:
         """A plain dict for job.json."""
@@ -197,13 +214,17 @@ def choose_size(
     predictor: Predictor,
     diameter: float | str | None,
     pixel_size_um: float | None = None,
+    batch_size: int = 4,
+    max_pixels: int | None = None,
 ) -> SizeChoice:
     """Decide the scale of a job from ``params.diameter`` (a number, or ``"auto"``).
 
     ``"auto"`` uses the image's pixel size when both it and the card's are known (nuclei then come
     out at the trained size if the sample is like the training data), else estimates the diameter
     on ``images`` (one frame, or a few of a movie: the median of their estimates sets one scale), always
-    with :data:`SIZE_PARAMS`: a job's post-processing parameters do not move its size.
+    with :data:`SIZE_PARAMS`: a job's post-processing parameters do not move its size. ``batch_size``
+    and ``max_pixels`` are the job's (:func:`estimate_diameter`); only a single image's estimate keeps
+    its last pass's heads for the job to reuse.
     """
     target = card.inputs.diameter_px
     if target is None:
@@ -213,12 +234,24 @@ def choose_size(
     if pixel_size_um and card.inputs.pixel_size_um:
         derived = round(target * card.inputs.pixel_size_um / pixel_size_um, 1)
         return SizeChoice(scale_for(derived, card), derived, "pixel size", target)
-    estimates = [estimate_diameter(image, card, predictor) for image in images]
+    estimates = [estimate_diameter(image, card, predictor, batch_size, max_pixels) for image in images]
+    if len(images) > 1:
+        for estimate in estimates:  # one scale for several frames: no frame's pass is the job's
+            estimate.heads = estimate.heads_scale = None
     found = [e.diameter_px for e in estimates if e.diameter_px is not None]
     if not found:
         return SizeChoice(1.0, None, "estimate failed (too few nuclei found): not resized", target, estimates[0])
     estimated = round(float(np.median(found)), 1)
     return SizeChoice(scale_for(estimated, card), estimated, "estimated", target, estimates[0])
+
+
+def reusable_heads(size: SizeChoice, card: ModelCard, tile_px: int, flip_tta: bool) -> np.ndarray | None:
+    """The heads of the estimate's last pass when a job's predict of its first image would compute the very
+    same ones: at the job's scale, with the card's tiling, without flip TTA. None otherwise."""
+    estimate = size.estimate
+    if estimate is None or estimate.heads is None or estimate.heads_scale != size.scale:
+        return None
+    return None if flip_tta or tile_px != card.inputs.tile_px else estimate.heads
 
 
 def check_scaled_size(shape: tuple[int, ...], scale: float, max_pixels: int, name: str) -> None:

@@ -106,7 +106,13 @@ def model_input(plan: TrackingPlan, movie: Movie, channels: list[int] | None) ->
 
 
 def movie_size(
-    plan: TrackingPlan, data: Movie, params: TrackingJobParams, predictor: Predictor, progress: Progress = no_progress
+    plan: TrackingPlan,
+    data: Movie,
+    params: TrackingJobParams,
+    predictor: Predictor,
+    progress: Progress = no_progress,
+    batch_size: int = 4,
+    max_image_pixels: int | None = None,
 ) -> SizeChoice:
     """One scale for the whole movie: ``params.scale``, a tracking card's fixed ``segmentation.scale``, or
     ``params.diameter`` (``"auto"``: the median estimate of :data:`SIZE_FRAMES` frames spread over the movie)."""
@@ -118,7 +124,9 @@ def movie_size(
         fixed = float(card.segmentation["scale"])
         return SizeChoice(fixed, None, f"model {card.name}:{card.version}'s fixed scale", seg_card.inputs.diameter_px)
     picks = sorted({int(t) for t in np.linspace(0, len(data) - 1, min(SIZE_FRAMES, len(data))).round()})
-    return choose_size([data.frame(t) for t in picks], seg_card, predictor, params.diameter)
+    return choose_size(
+        [data.frame(t) for t in picks], seg_card, predictor, params.diameter, None, batch_size, max_image_pixels
+    )
 
 
 def segment_movie(
@@ -183,7 +191,7 @@ def segment_and_link(
     SizeChoice, Lineage, TrackingParams
         The scale used and why; the tracks; the tracker's parameters used (:func:`sized_tracking`).
     """
-    size = movie_size(plan, data, params, predictor, progress)
+    size = movie_size(plan, data, params, predictor, progress, batch_size, max_image_pixels)
     check_scaled_size((1, *data.shape[1:]), size.scale, max_image_pixels, name)
     segment_movie(plan, data, params, predictor, size.scale, out, batch_size, progress)
     progress(Stage.TRACK, 76)

@@ -16,7 +16,7 @@ from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor, Precision, Predictor
 from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
-from cellkiosk.inference.size import SizeChoice, choose_size
+from cellkiosk.inference.size import SizeChoice, choose_size, reusable_heads
 from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.training.dataset import Sample
 
@@ -55,10 +55,12 @@ def predict_samples(
         else:
             size = choose_size([sample.image], card, predictor, diameter)
         sized = time.perf_counter()
-        heads = predict_heads(
-            sample.image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4, flip_tta,
-            scale=size.scale,
-        )  # fmt: skip
+        heads = reusable_heads(size, card, card.inputs.tile_px, flip_tta)
+        if heads is None:
+            heads = predict_heads(
+                sample.image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4, flip_tta,
+                scale=size.scale,
+            )  # fmt: skip
         out.append(Predicted(sample, heads, time.perf_counter() - sized, size, sized - start))
     return out
 
@@ -86,9 +88,9 @@ def tune_watershed(
         "foreground_threshold": [0.3, 0.4, 0.5],
         "seed_threshold": [0.35, 0.45, 0.55, 0.65],
         "split_threshold": [None, 0.7, 0.8],
+        "min_mean_foreground": [None, 0.7, 0.75, 0.8],
     }
     best, best_ap = watershed_params(card, {}), -1.0
-        "min_mean_foreground": [None, 0.7, 0.75, 0.8],
     for values in itertools.product(*grid.values()):
         overrides = dict(zip(grid, values, strict=True))
         params = watershed_params(card, overrides)
