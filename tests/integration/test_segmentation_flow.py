@@ -158,6 +158,7 @@ def test_large_nuclei_from_another_lab_are_sized_and_found_with_no_params(platfo
         size = info["size"]
         assert size["basis"] == "estimated" and size["scale"] < 0.3, size
         assert abs(size["diameter_px"] / median_diameter(gt) - 1) <= 0.25, size
+        assert size["estimate_candidates"][-1]["whole_image"] and size["first_page_from_estimate"], size
         assert "size" in job["timings"]
         scored = match(gt, labels, 0.5)
         tp, fp, fn = tp + scored.tp, fp + scored.fp, fn + scored.fn

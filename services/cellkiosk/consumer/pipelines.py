@@ -76,7 +76,8 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         "job_id": job.id, "type": job.type, "input": name, "input_sha256": input_sha256,
         "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
         "model": {"name": card.name, "version": card.version}, "params": job.params,
-        "postprocess": asdict(ws), "size": size.to_json(), "pixel_size_um": loaded.pixel_size_um,
+        "postprocess": asdict(ws), "size": size.to_json() | {"first_page_from_estimate": first is not None},
+        "pixel_size_um": loaded.pixel_size_um,
         "tile_px": tile_px, "predictor": services.predictor_name,
         "cellkiosk_version": cellkiosk.__version__, "cells": len(rows), "created_at": job.created_at,
     }  # fmt: skip
