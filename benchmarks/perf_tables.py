@@ -67,6 +67,70 @@ def stage_table() -> str:
     return "\n".join(lines)
 
 
+def size_table() -> str:
+    """Predict speed per model, the watershed, and what ``diameter: auto`` adds (segmentation_speed.json,
+    size_job_share.json)."""
+    speed, share = record("segmentation_speed.json"), record("size_job_share.json")
+    models = ", ".join(f"`{name}` {v}" for name, v in speed["predict_s_per_mp"].items())
+    side = "x".join(str(n) for n in speed["image_px"]).replace("x", " × ")
+    sets = list(speed["size_auto_overhead"])
+    inproc = " / ".join(f"{speed['size_auto_overhead'][s]['auto_over_given']:.2f}×" for s in sets)
+    per_image = " and ".join(
+        f"{(o['auto_s'] - o['diameter_given_s']) / o['images']:.3f} s" for o in speed["size_auto_overhead"].values()
+    )
+    platform = " / ".join(f"**{share['sets'][s]['auto_adds']:+.0%}**" for s in sets)
+    reused = " and ".join(f"{share['sets'][s]['first_page_reused']} of {share['sets'][s]['jobs']}" for s in sets)
+    names = " / ".join(sets)
+    rows = [
+        "| what | figure | harness |",
+        "| --- | --- | --- |",
+        f"| predict (in-process TF, 512 px tiles), {side} | {models} s per megapixel | "
+        f"`benchmarks/segmentation_speed.py`, median of {speed['repeats']}, models alternating |",
+        f"| deep watershed, {side} | {speed['postprocess_s_per_mp']} s/MP (`{speed['postprocess_model']}`) "
+        "| same run |",
+        f"| what `diameter: auto` adds in process, {names} | {inproc} the time of the same computation with the "
+        f"diameter given (size + predict + watershed + measure), {per_image} more an image | same run |",
+        f"| what `diameter: auto` adds to a whole job on the embedded platform, {names} | {platform} of the job's "
+        f"run against the same jobs with the diameter each found given (the first page's prediction reused in "
+        f"{reused} jobs) | `benchmarks/size_job_share.py` |",
+    ]
+    where = (
+        f"`segmentation_speed.json`: {speed['date'][:10]}, `{speed['commit']}`; `size_job_share.json`: "
+        f"{share['date'][:10]}, `{share['commit']}`; {share['consumers']} consumer."
+    )
+    return "\n".join(rows) + "\n\n" + where
+
+
+def error_kinds_table() -> str:
+    """A default job's false positives and negatives by kind (error_kinds.json)."""
+    r = record("error_kinds.json")
+    sets = r["sets"]
+    rows = [
+        ("false positives", "fp"),
+        ("· no true nucleus under it", "fp_no_truth"),
+        ("· a piece of one nucleus", "fp_piece"),
+        ("· over several nuclei", "fp_spans_nuclei"),
+        ("false negatives", "fn"),
+        ("· missed, touching the image's edge", "fn_missed_at_edge"),
+        ("· missed, elsewhere", None),
+        ("· inside a larger prediction (merged)", "fn_merged"),
+        ("· in pieces", "fn_in_pieces"),
+    ]
+    lines = [f"| `{r['model']}`, a job with no params | " + " | ".join(sets) + " |", "| --- |" + " --- |" * len(sets)]
+    for label, key in rows:
+        cells = [
+            str(v["all"][key] if key else v["all"]["fn_missed"] - v["all"]["fn_missed_at_edge"]) for v in sets.values()
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("| pooled AP@0.5 | " + " | ".join(f"{v['ap50_pooled']:.3f}" for v in sets.values()) + " |")
+    lines.append(
+        "| the same not counting the no-truth positives and the missed edge nuclei (a diagnosis) | "
+        + " | ".join(f"{v['ap50_pooled_not_counting_fp_no_truth_nor_fn_missed_at_edge']:.3f}" for v in sets.values())
+        + " |"
+    )
+    return "\n".join(lines) + f"\n\n`error_kinds.json`: {_head(r)}."
+
+
 def watershed_table() -> str:
     """Deep watershed before / after and the predecessor's h-maxima watershed on the same predictions."""
     r = record("watershed_speed.json")
@@ -278,8 +342,9 @@ def plot(out: Path = PLOT) -> None:
 
 def main() -> None:
     """Print the tables, write the plot."""
-    tables = (efficiency_table(), stage_table(), watershed_table(), viewer_table(), backends_table(),
-              precision_table(), tiling_line(), test_fast_line(), gateway_table(), scale_table())  # fmt: skip
+    tables = (size_table(), error_kinds_table(), efficiency_table(), stage_table(), watershed_table(),
+              viewer_table(), backends_table(), precision_table(), tiling_line(), test_fast_line(), gateway_table(),
+              scale_table())  # fmt: skip
     print(*tables, sep="\n\n")
     plot()
     print(f"\nwrote {PLOT.relative_to(REPO)}")

@@ -100,7 +100,7 @@ def test_restart_after_a_crash_resumes_unfinished_jobs(tmp_path: Path) -> None:
         for path in (stack, val_png(VAL_SMALL)):
             with path.open("rb") as fh:
                 key = client.post("/api/uploads", files={"file": (path.name, fh)}).json()["key"]
-            # the diameter is given: a 4x4 tiling of one image fools the size estimate (docs/object-size.md)
+            # the diameter is given, so how slow the job is does not hang on the size estimate
             job = {"type": "segmentation", "input": key, "params": {"diameter": 16}}
             ids.append(client.post("/api/jobs", json=job).json()["id"])
         deadline = time.monotonic() + 60
