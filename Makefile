@@ -44,6 +44,7 @@ bench: $(STAMP) ## speed, accuracy and load benchmarks (records in benchmarks/re
 	$(BIN)/python benchmarks/segmentation_speed.py
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/size_job_share.py
+	$(BIN)/python -m benchmarks.error_kinds
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
 	$(BIN)/python -m benchmarks.e2e --images 12
