@@ -69,12 +69,13 @@ def reflected_window(image: np.ndarray, y: tuple[int, int], x: tuple[int, int], 
     """Rows ``y`` and columns ``x`` (half-open) of ``image`` reflected ``edge_px`` past its borders, as float32.
 
     Coordinates are those of the reflected image (0 is ``edge_px`` before the first row); only the
-    window is built, never the whole reflected image. Reflection repeats the pixels next to the
-    border (as ``np.pad`` ``reflect``), or the border pixel where the image is too small to reflect.
+    window is built, never the whole reflected image (inside the image, a float32 image's window is a view).
+    Reflection repeats the pixels next to the border (as ``np.pad`` ``reflect``), or the border pixel where
+    the image is too small to reflect.
     """
     rows, cols = (_reflected_index(span, n, edge_px) for span, n in zip((y, x), image.shape[:2], strict=True))
     if isinstance(rows, slice) and isinstance(cols, slice):
-        return image[rows, cols].astype(np.float32)
+        return image[rows, cols].astype(np.float32, copy=False)  # a view of a float32 image: callers stack it
     rows = np.arange(image.shape[0])[rows] if isinstance(rows, slice) else rows
     cols = np.arange(image.shape[1])[cols] if isinstance(cols, slice) else cols
     return image[np.ix_(rows, cols)].astype(np.float32)
