@@ -28,19 +28,17 @@ def _touches_edge(labels: np.ndarray) -> np.ndarray:
     return edge
 
 
-def _majority(other: np.ndarray, own: np.ndarray, n_own: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For every id of ``own`` (1..n_own): its pixels, the share of them on any ``other`` object, and the
+def _shares(other: np.ndarray, own: np.ndarray, n_own: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every id of ``own`` (index 1..n_own): the share of its pixels on any ``other`` object, and the
     largest share on one ``other`` object."""
     on = own > 0
-    ids, under = own[on], other[on]
-    size = np.bincount(ids, minlength=n_own + 1)
-    covered = np.bincount(ids[under > 0], minlength=n_own + 1)
-    pairs = Counter(zip(ids[under > 0].tolist(), under[under > 0].tolist(), strict=True))
+    ids, under = own[on].astype(np.int64), other[on].astype(np.int64)
+    size = np.maximum(np.bincount(ids, minlength=n_own + 1), 1)
+    covered, base = under > 0, int(under.max(initial=0)) + 1
+    pairs, counts = np.unique(ids[covered] * base + under[covered], return_counts=True)  # (own, other) pixel counts
     best = np.zeros(n_own + 1, dtype=np.int64)
-    for (i, _), count in pairs.items():
-        best[i] = max(best[i], count)
-    safe = np.maximum(size, 1)
-    return size, covered / safe, best / safe
+    np.maximum.at(best, pairs // base, counts)
+    return np.bincount(ids[covered], minlength=n_own + 1) / size, best / size
 
 
 def error_kinds(gt: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5) -> Counter[str]:
@@ -58,8 +56,8 @@ def error_kinds(gt: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5) ->
     gt_matched[0] = pred_matched[0] = True
     gt_matched[true_idx + 1], pred_matched[pred_idx + 1] = True, True
     kinds: Counter[str] = Counter()
-    _, on_truth, in_one = _majority(gt, pred, n_pred)
-    pred_edge = _touches_edge(pred) if n_pred else np.zeros(1, bool)
+    on_truth, in_one = _shares(gt, pred, n_pred)
+    pred_edge = _touches_edge(pred)
     for j in np.flatnonzero(~pred_matched).tolist():
         kind = (
             "fp_no_truth" if on_truth[j] < NO_TRUTH else "fp_piece" if in_one[j] >= ONE_NUCLEUS else "fp_spans_nuclei"
@@ -67,8 +65,8 @@ def error_kinds(gt: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5) ->
         kinds[kind] += 1
         if pred_edge[j]:
             kinds[kind + "_at_edge"] += 1
-    _, predicted, in_one_pred = _majority(pred, gt, n_gt)
-    gt_edge = _touches_edge(gt) if n_gt else np.zeros(1, bool)
+    predicted, in_one_pred = _shares(pred, gt, n_gt)
+    gt_edge = _touches_edge(gt)
     for i in np.flatnonzero(~gt_matched).tolist():
         kind = "fn_missed" if predicted[i] < MISSED else "fn_merged" if in_one_pred[i] >= MERGED else "fn_in_pieces"
         kinds[kind] += 1
