@@ -58,8 +58,8 @@ def in_process(params: dict[str, Any], model: str | None) -> Callable[[list[Samp
     from cellkiosk.imaging.channels import drop_alpha, select_channels
     from cellkiosk.imaging.io import read_image_bytes
     from cellkiosk.inference.predictor import LocalPredictor
-    from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
-    from cellkiosk.inference.size import choose_size, reusable_heads
+    from cellkiosk.inference.segment import labels_at_size, watershed_params
+    from cellkiosk.inference.size import choose_size, predict_at_size
     from cellkiosk.inference.store import ModelStore
     from cellkiosk.measure.cells import measure_cells
 
@@ -89,12 +89,10 @@ def in_process(params: dict[str, Any], model: str | None) -> Callable[[list[Samp
         size = choose_size([data[0]], card, predictor, parsed.diameter, loaded.pixel_size_um,
                            settings.predict_batch_size, settings.max_image_pixels)  # fmt: skip
         lap("size")
-        first = reusable_heads(size, card, card.inputs.tile_px, False)
         for i in range(data.shape[0]):
-            heads = first if i == 0 and first is not None else predict_heads(
-                data[i], card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px,
-                settings.predict_batch_size, scale=size.scale,
-            )  # fmt: skip
+            heads = predict_at_size(
+                data[i], size, card, predictor, card.inputs.tile_px, settings.predict_batch_size, first=i == 0
+            )
             lap("predict")
             labels = labels_at_size(heads, card, ws, data.shape[1:3])
             lap("postprocess")

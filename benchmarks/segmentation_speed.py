@@ -33,7 +33,7 @@ from cellkiosk.inference.segment import (
     predict_heads,
     watershed_params,
 )
-from cellkiosk.inference.size import choose_size, reusable_heads
+from cellkiosk.inference.size import choose_size, predict_at_size
 from cellkiosk.measure.cells import measure_cells
 from cellkiosk.training.dataset import Sample, load_folder
 
@@ -62,9 +62,7 @@ def segment(sample: Sample, card: ModelCard, predictor: LocalPredictor, diameter
     ws = watershed_params(card, {})
     start = time.perf_counter()
     size = choose_size([sample.image], card, predictor, diameter)
-    heads = reusable_heads(size, card, card.inputs.tile_px, False)  # the estimate's last pass, as a job reuses it
-    if heads is None:
-        heads = predict_heads(sample.image, card, predictor, card.inputs.tile_px, 64, 4, scale=size.scale)
+    heads = predict_at_size(sample.image, size, card, predictor, card.inputs.tile_px, 4)  # as a job: reused or not
     labels = labels_at_size(heads, card, ws, sample.labels.shape)
     measure_cells(labels, sample.image, sample.name, 0)
     return {"s": time.perf_counter() - start, "diameter_px": size.diameter_px, "scale": size.scale}

@@ -23,8 +23,8 @@ from cellkiosk.imaging.io import check_pixels, read_image_bytes
 from cellkiosk.imaging.overlay import preview_png
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import Predictor
-from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
-from cellkiosk.inference.size import check_scaled_size, choose_size, reusable_heads
+from cellkiosk.inference.segment import labels_at_size, watershed_params
+from cellkiosk.inference.size import SizeChoice, check_scaled_size, choose_size, predict_at_size, reusable_heads
 from cellkiosk.inference.store import ModelStore
 from cellkiosk.measure.cells import measure_cells
 from cellkiosk.postprocess.deep_watershed import WatershedParams
@@ -70,13 +70,13 @@ def run_segmentation(ctx: JobContext, services: Services) -> None:
         ctx.settings.predict_batch_size, ctx.settings.max_image_pixels,
     )  # fmt: skip
     check_scaled_size(data.shape, size.scale, ctx.settings.max_image_pixels, name)
-    first = reusable_heads(size, card, tile_px, params.flip_tta)
-    pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size.scale, first)
+    reused = reusable_heads(size, card, tile_px, params.flip_tta) is not None  # job.json says so
+    pages, rows = segment_pages(ctx, services, card, data, raw, name, params, ws, tile_px, size)
     info = {
         "job_id": job.id, "type": job.type, "input": name, "input_sha256": input_sha256,
         "input_shape_pyxc": list(loaded.data.shape), "source_axes": loaded.source_axes, "notes": loaded.notes,
         "model": {"name": card.name, "version": card.version}, "params": job.params,
-        "postprocess": asdict(ws), "size": size.to_json() | {"first_page_from_estimate": first is not None},
+        "postprocess": asdict(ws), "size": size.to_json() | {"first_page_from_estimate": reused},
         "pixel_size_um": loaded.pixel_size_um,
         "tile_px": tile_px, "predictor": services.predictor_name,
         "cellkiosk_version": cellkiosk.__version__, "cells": len(rows), "created_at": job.created_at,
@@ -117,20 +117,19 @@ def segment_pages(
     params: SegmentationParams,
     ws: WatershedParams,
     tile_px: int,
-    scale: float = 1.0,
-    first_heads: np.ndarray | None = None,
+    size: SizeChoice,
 ) -> tuple[list[np.ndarray], list[dict[str, object]]]:
-    """Labels and measurement rows of every page (resized by ``scale`` for the network, labels mapped back;
-    ``first_heads``: the first page's, already predicted by the size estimate); each stage boundary is a
+    """Labels and measurement rows of every page (resized by ``size.scale`` for the network, labels mapped back;
+    the first page's prediction may be the size estimate's, :func:`predict_at_size`); each stage boundary is a
     cancel point."""
     pages, rows = [], []
     n = data.shape[0]
     for i in range(n):
         base = 5 + 85 * i / n
         ctx.stage(Stage.PREDICT, base)
-        heads = first_heads if i == 0 and first_heads is not None else predict_heads(
-            data[i], card, services.predictor, tile_px, card.inputs.tile_overlap_px, ctx.settings.predict_batch_size,
-            params.flip_tta, on_progress=partial(_page_progress, ctx, base, n), scale=scale,
+        heads = predict_at_size(
+            data[i], size, card, services.predictor, tile_px, ctx.settings.predict_batch_size, params.flip_tta,
+            partial(_page_progress, ctx, base, n), first=i == 0,
         )  # fmt: skip
         ctx.stage(Stage.POSTPROCESS, base + 60 / n)
         labels = labels_at_size(heads, card, ws, data.shape[1:3])

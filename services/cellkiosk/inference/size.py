@@ -12,6 +12,7 @@ gives checks it, and is the very prediction a job at that scale needs (:func:`re
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,6 +253,26 @@ def reusable_heads(size: SizeChoice, card: ModelCard, tile_px: int, flip_tta: bo
     if estimate is None or estimate.heads is None or estimate.heads_scale != size.scale:
         return None
     return None if flip_tta or tile_px != card.inputs.tile_px else estimate.heads
+
+
+def predict_at_size(
+    image: np.ndarray,
+    size: SizeChoice,
+    card: ModelCard,
+    predictor: Predictor,
+    tile_px: int,
+    batch_size: int,
+    flip_tta: bool = False,
+    on_progress: Callable[[float], None] | None = None,
+    first: bool = True,
+) -> np.ndarray:
+    """The heads of one page of a job at its scale: the size estimate's last pass for the ``first`` page when it
+    is that very prediction (:func:`reusable_heads`), else predicted (:func:`predict_heads`)."""
+    heads = reusable_heads(size, card, tile_px, flip_tta) if first else None
+    if heads is not None:
+        return heads
+    overlap = card.inputs.tile_overlap_px
+    return predict_heads(image, card, predictor, tile_px, overlap, batch_size, flip_tta, on_progress, scale=size.scale)
 
 
 def check_scaled_size(shape: tuple[int, ...], scale: float, max_pixels: int, name: str) -> None:

@@ -15,8 +15,8 @@ from cellkiosk.evaluation.segmentation import ImageScores, aggregate, score_imag
 from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.predictor import LocalPredictor, Precision, Predictor
-from cellkiosk.inference.segment import labels_at_size, predict_heads, watershed_params
-from cellkiosk.inference.size import SizeChoice, choose_size, reusable_heads
+from cellkiosk.inference.segment import labels_at_size, watershed_params
+from cellkiosk.inference.size import SizeChoice, choose_size, predict_at_size
 from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.training.dataset import Sample
 
@@ -55,12 +55,7 @@ def predict_samples(
         else:
             size = choose_size([sample.image], card, predictor, diameter)
         sized = time.perf_counter()
-        heads = reusable_heads(size, card, card.inputs.tile_px, flip_tta)
-        if heads is None:
-            heads = predict_heads(
-                sample.image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4, flip_tta,
-                scale=size.scale,
-            )  # fmt: skip
+        heads = predict_at_size(sample.image, size, card, predictor, card.inputs.tile_px, 4, flip_tta)
         out.append(Predicted(sample, heads, time.perf_counter() - sized, size, sized - start))
     return out
 
