@@ -38,13 +38,12 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from benchmarks.platform_throughput import Platform, create_job, free_port, upload, wait_all
+from benchmarks.platform_throughput import NO_LIMITS, Platform, create_job, free_port, upload, wait_all
 from benchmarks.records import record_head
 from benchmarks.report import emit
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
-NO_LIMITS = {"CELLKIOSK_JOBS_PER_MINUTE": "0", "CELLKIOSK_UPLOADS_PER_MINUTE": "0", "CELLKIOSK_MAX_ACTIVE_JOBS": "0"}
 MB = 1024 * 1024
 
 

@@ -96,6 +96,10 @@ def pick_images(data_dir: Path, split: str, modality: str, n: int) -> list[Sampl
     raise SystemExit(f"only {len(samples)} {modality} images in split '{split}' of {data_dir}, asked for {n}")
 
 
+# the gateway's per-key limits off: a harness that queues jobs faster than a user would is not a user
+NO_LIMITS = {"CELLKIOSK_JOBS_PER_MINUTE": "0", "CELLKIOSK_UPLOADS_PER_MINUTE": "0", "CELLKIOSK_MAX_ACTIVE_JOBS": "0"}
+
+
 class Platform:
     """``cellkiosk up`` in a subprocess with its own data directory; a context manager that always stops it."""
 

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: the sibling harnesses import
-from platform_throughput import REPO, Platform, Sample, free_port, upload, wait_all, warm_up  # noqa: E402
+from platform_throughput import NO_LIMITS, REPO, Platform, Sample, free_port, upload, wait_all, warm_up  # noqa: E402
 from report import commit, emit, machine  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "size_job_share.json")
     args = parser.parse_args()
     sets = {name: picks(folder, split, modality, args.images) for name, (folder, split, modality) in SETS.items()}
-    with Platform(free_port(), 1) as plat, httpx.Client(base_url=plat.base_url, timeout=60.0) as client:
+    with Platform(free_port(), 1, NO_LIMITS) as plat, httpx.Client(base_url=plat.base_url, timeout=60.0) as client:
         plat.wait_ready(client)
         warm_up(client, sets["dsb2018 val fluorescence"][0], 1)
         results = {name: share(client, samples, args.rounds) for name, samples in sets.items()}

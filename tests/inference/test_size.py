@@ -18,6 +18,7 @@ from cellkiosk.inference.size import (
     CONSISTENT_RATIO,
     MAX_SCALE,
     MIN_OBJECTS,
+    SCALE_TOLERANCE,
     SIZE_PARAMS,
     check_scaled_size,
     choose_size,
@@ -25,6 +26,7 @@ from cellkiosk.inference.size import (
     measure_at,
     reusable_heads,
     scale_for,
+    without_cut_objects,
 )
 from cellkiosk.inference.store import ModelStore
 from tests.fixtures.platform import DSB, MODELS_DIR, SHARED_DATA
@@ -108,6 +110,40 @@ def test_the_estimates_last_pass_is_the_very_prediction_a_job_at_its_scale_makes
     limited = choose_size([image], card, predictor, "auto", max_pixels=1000)
     assert limited.estimate is not None and limited.estimate.heads is None
     assert not any(t.get("whole_image") for t in limited.estimate.candidates)
+
+
+def test_a_window_drops_only_the_nuclei_it_cut_through() -> None:
+    labels = np.zeros((20, 20), np.int32)
+    labels[0:3, 5:8] = 1  # on the top side
+    labels[8:11, 17:20] = 2  # on the right side
+    labels[8:11, 8:11] = 3  # inside
+    labels[17:20, 0:3] = 4  # bottom-left corner
+    kept = without_cut_objects(labels, (True, False, False, True))  # top and right cut into the image
+    assert set(np.unique(kept)) == {0, 3, 4}
+    np.testing.assert_array_equal(kept == 3, labels == 3)
+    np.testing.assert_array_equal(without_cut_objects(labels, (False, False, False, False)), labels)
+    assert set(np.unique(without_cut_objects(labels, (True, True, True, True)))) == {0, 3}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "d256b32adda37f2301c9e46f34b7f9a36cce273256369ceb5dc2c73c3007e3c4",  # today: the pass is kept (0.59 for 0.69)
+        "193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066",
+        "6fb82031f7fc5f4fa6e0bc2ef3421db19036b5c2cdd2725009ab465d66d61d72",  # today: predicted again (1.35 for 1)
+    ],
+    ids=lambda n: n[:12],
+)
+def test_a_job_predicts_again_only_when_its_scale_is_far_from_the_last_pass(
+    card: ModelCard, predictor: LocalPredictor, name: str
+) -> None:
+    image = read_image_file(DSB / "images" / f"{name}.png")[0][..., :1]
+    size = choose_size([image], card, predictor, "auto")
+    assert size.estimate is not None and size.estimate.heads_scale is not None and size.diameter_px is not None
+    asked = scale_for(size.diameter_px, card)  # the scale the diameter alone gives
+    near = 1 / SCALE_TOLERANCE <= asked / size.estimate.heads_scale <= SCALE_TOLERANCE
+    assert (reusable_heads(size, card, card.inputs.tile_px, flip_tta=False) is not None) == near
+    assert size.scale == (size.estimate.heads_scale if near else asked)
 
 
 def test_an_empty_image_gives_no_estimate_and_is_not_resized(card: ModelCard, predictor: LocalPredictor) -> None:

@@ -5,8 +5,9 @@ The network only segments well near the nuclear size it was trained at (the card
 diameters and keeps the largest candidate whose nuclei the model finds at about that size: at a
 candidate far too small, nuclei look huge and come out in pieces (or their texture passes for small
 nuclei); far too large, they shrink below what the model can see. The median diameter of what it
-finds there, mapped back to the image, is the estimate; a last pass over the whole image at the scale it
-gives checks it, and is the very prediction a job at that scale needs (:func:`reusable_heads`).
+finds there, mapped back to the image, is the estimate (nuclei the window cut through are left out: they
+measure small); a last pass over the whole image at the scale it gives checks it, and is the very
+prediction a job at that scale needs (:func:`reusable_heads`).
 """
 
 from __future__ import annotations
@@ -74,14 +75,28 @@ def best_window(image: np.ndarray, side: int) -> tuple[slice, slice]:
     return best
 
 
-def windows_at(x: np.ndarray, candidate: float, target: float, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+def windows_at(
+    x: np.ndarray, candidate: float, target: float, multiple: int
+) -> tuple[np.ndarray, tuple[int, int], tuple[bool, bool, bool, bool]]:
     """The brightest window of the normalized image resized so nuclei of ``candidate`` px would be ``target``
-    px across: at most :data:`WINDOW_PX` square, padded (reflect, as tiles are) only up to ``multiple``; and
-    its size before padding. A window is no larger than its content: the network's cost grows with its area."""
+    px across: at most :data:`WINDOW_PX` square, padded (reflect, as tiles are) only up to ``multiple``; its
+    size before padding; and which of its sides (top, bottom, left, right) cut into the image rather than
+    lie on the image's edge. A window is no larger than its content: the network's cost grows with its area."""
     scale = target / candidate
-    window = resize_frame(x[best_window(x[..., 0], int(math.ceil(WINDOW_PX / scale)))], scale)
+    rows, cols = best_window(x[..., 0], int(math.ceil(WINDOW_PX / scale)))
+    cut = (rows.start > 0, rows.stop < x.shape[0], cols.start > 0, cols.stop < x.shape[1])
+    window = resize_frame(x[rows, cols], scale)
     window = window[:WINDOW_PX, :WINDOW_PX]  # rounding may add a pixel
-    return pad_to_multiple(window, multiple), (window.shape[0], window.shape[1])
+    return pad_to_multiple(window, multiple), (window.shape[0], window.shape[1]), cut
+
+
+def without_cut_objects(labels: np.ndarray, cut: tuple[bool, bool, bool, bool]) -> np.ndarray:
+    """``labels`` without the objects touching the sides marked in ``cut`` (top, bottom, left, right): a nucleus
+    the window cut through measures small. Objects on the image's own edge stay, as in the whole image."""
+    edges = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    sides = [edge for edge, is_cut in zip(edges, cut, strict=True) if is_cut]
+    touching = np.unique(np.concatenate(sides)) if sides else np.zeros(0, labels.dtype)
+    return np.where(np.isin(labels, touching[touching > 0]), 0, labels)
 
 
 def measure_at(
@@ -90,15 +105,15 @@ def measure_at(
     """Segment one window of the normalized image per candidate, as if its nuclei were that many px across.
 
     Each window (:func:`windows_at`) is one predictor call of its own size. Returns, per candidate,
-    the objects found and their median diameter mapped back to image pixels.
+    the objects found whole (none the window cut through) and their median diameter in image pixels.
     """
     target = card.inputs.diameter_px
     assert target is not None
     results = []
     for candidate in candidates:
-        window, (height, width) = windows_at(x, candidate, target, card.inputs.multiple_of)
+        window, (height, width), cut = windows_at(x, candidate, target, card.inputs.multiple_of)
         heads = predictor.predict(card, window[None].astype(np.float32, copy=False))[0]
-        labels = labels_from_heads(heads[:height, :width], card, params)
+        labels = without_cut_objects(labels_from_heads(heads[:height, :width], card, params), cut)
         objects = int(len(np.unique(labels))) - 1
         measured = median_diameter(labels) * candidate / target if objects else float("nan")
         results.append({"candidate_px": round(candidate, 1), "objects": objects, "measured_px": round(measured, 1)})
@@ -225,7 +240,9 @@ def choose_size(
     on ``images`` (one frame, or a few of a movie: the median of their estimates sets one scale), always
     with :data:`SIZE_PARAMS`: a job's post-processing parameters do not move its size. ``batch_size``
     and ``max_pixels`` are the job's (:func:`estimate_diameter`); only a single image's estimate keeps
-    its last pass's heads for the job to reuse.
+    its last pass's heads for the job to reuse, and where the scale its diameter gives is within
+    :data:`SCALE_TOLERANCE` of the pass's, the job keeps the pass's scale (the rule that keeps scale 1 near
+    the trained size) instead of predicting the image again.
     """
     target = card.inputs.diameter_px
     if target is None:
@@ -243,7 +260,10 @@ def choose_size(
     if not found:
         return SizeChoice(1.0, None, "estimate failed (too few nuclei found): not resized", target, estimates[0])
     estimated = round(float(np.median(found)), 1)
-    return SizeChoice(scale_for(estimated, card), estimated, "estimated", target, estimates[0])
+    scale, passed = scale_for(estimated, card), estimates[0].heads_scale
+    if passed is not None and 1 / SCALE_TOLERANCE <= scale / passed <= SCALE_TOLERANCE:
+        scale = passed  # as near as scale 1 is kept near the trained size: not worth predicting again
+    return SizeChoice(scale, estimated, "estimated", target, estimates[0])
 
 
 def reusable_heads(size: SizeChoice, card: ModelCard, tile_px: int, flip_tta: bool) -> np.ndarray | None:
