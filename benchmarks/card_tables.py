@@ -89,11 +89,27 @@ def tracking_table(models: Path = REPO / "models") -> str:
     return "\n".join(lines)
 
 
+def division_table(models: Path = REPO / "models") -> str:
+    """The default tracking model's whole-movie divisions by kind (``division_outcomes`` of its card)."""
+    card = ModelStore(models).default_for("tracking")
+    whole = (_get(card.metrics, "end_to_end") or {}) if card is not None else {}
+    runs = {name: r["division_outcomes"] for name, r in whole.items() if r.get("division_outcomes")}
+    if not runs:
+        return ""
+    lines = ["| divisions, a job with no params | " + " | ".join(runs) + " |", "| --- |" + " --- |" * len(runs)]
+    for side, label in (("true_divisions", "true"), ("divisions_found", "found by the job")):
+        for kind in next(iter(runs.values()))[side]:
+            lines.append(f"| {label}: {kind} | " + " | ".join(str(r[side][kind]) for r in runs.values()) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
-    """Print both tables."""
+    """Print the tables."""
     print(segmentation_table())
     print()
     print(tracking_table())
+    print()
+    print(division_table())
 
 
 if __name__ == "__main__":

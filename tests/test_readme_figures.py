@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.card_tables import segmentation_table, tracking_table
+from benchmarks.card_tables import division_table, segmentation_table, tracking_table
 from benchmarks.reliability_table import reliability_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -18,6 +18,8 @@ def test_readme_quotes_the_nuclear_cards() -> None:
 def test_readme_quotes_the_tracking_card() -> None:
     table = tracking_table()
     assert "TRA" in table and table in README.read_text(), "run: python benchmarks/card_tables.py"
+    divisions = division_table()
+    assert "not divided" in divisions and divisions in README.read_text(), "run: python benchmarks/card_tables.py"
 
 
 def test_readme_quotes_the_performance_records() -> None:

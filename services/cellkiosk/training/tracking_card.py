@@ -4,7 +4,8 @@ For every CTC sequence given, a tracking job with no params (:func:`segment_and_
 and the part of it the segmentation model never saw (frames from ``unseen_from`` of the movie on). Then
 across datasets: the card's only fitted quantity, ``tracking_diameter_px`` (the nuclear size its
 distances are given for), is taken from one movie's estimated diameter and the other movie is scored
-with it, both ways; and the tracker alone on the ground-truth markers.
+with it, both ways; and the tracker alone on the ground-truth markers. The whole movies' divisions are
+also counted by kind (:func:`cellkiosk.evaluation.divisions.division_outcomes`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cellkiosk.evaluation.divisions import division_outcomes
 from cellkiosk.evaluation.tracking import link_ground_truth
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.store import ModelStore
@@ -61,7 +63,8 @@ def measure_tracking_card(
     with tempfile.TemporaryDirectory() as tmp:
         for i, seq in enumerate(sequences):
             whole = segment_and_track(seq, Path(tmp) / f"whole{i}", model, {}, models_dir)
-            metrics["end_to_end"][_name(seq)] = _scores(whole)
+            outcomes = division_outcomes(Path(tmp) / f"whole{i}", seq.parent / f"{seq.name}_GT")
+            metrics["end_to_end"][_name(seq)] = _scores(whole) | {"division_outcomes": outcomes}
             diameters[seq] = float(whole["size"]["diameter_px"] or 0) or float("nan")
             start = int(round(whole["frames"] * unseen_from))
             half = segment_and_track(seq, Path(tmp) / f"half{i}", model, {}, models_dir, range(start, whole["frames"]))
@@ -80,7 +83,10 @@ def measure_tracking_card(
     metrics["convention"] = (
         "TRA, DET (AOGM-based) and division F1 (BC(0)) from py-ctcmetrics; every run is a tracking job with no "
         f"params through {model}'s own path; unseen_frames: the frames from {unseen_from:.0%} of each movie on, "
-        "which the segmentation model was not trained on"
+        "which the segmentation model was not trained on; division_outcomes: every true division and every "
+        "division found by kind (evaluation/divisions.py, a diagnosis: found means a division in the same frame "
+        "near the true mother, so it can count one that BC(0) does not where the truth's daughters begin in "
+        "different frames)"
     )
     metrics["measured"] = time.strftime("%Y-%m-%d, 2 CPU cores, no GPU")
     return metrics
