@@ -84,6 +84,7 @@ def tune_watershed(
         "seed_threshold": [0.35, 0.45, 0.55, 0.65],
         "split_threshold": [None, 0.7, 0.8],
         "min_mean_foreground": [None, 0.7, 0.75, 0.8],
+        "min_seed_px": [4, 8, 12],
     }
     best, best_ap = watershed_params(card, {}), -1.0
     for values in itertools.product(*grid.values()):
