@@ -21,6 +21,7 @@ import numpy as np
 import tifffile
 from scipy import ndimage
 
+from cellkiosk.imaging.object_size import median_diameter
 from cellkiosk.tracking.ctc_io import find_masks, read_track_file
 
 TRUE_KINDS = ("found", "found 1-2 frames off", "daughters merged", "a daughter missed", "not divided")
@@ -61,7 +62,7 @@ class _Frames:
         return np.array(ndimage.center_of_mass(mask)) if mask.any() else None
 
     def diameter(self, t: int, label: int) -> float:
-        return float(2 * np.sqrt(np.count_nonzero(self.read(t) == label) / np.pi))
+        return median_diameter(self.read(t) == label)  # the one object's equivalent diameter
 
 
 def _under(result: np.ndarray, truth: np.ndarray, label: int) -> int:

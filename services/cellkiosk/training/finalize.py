@@ -14,7 +14,6 @@ from typing import Any
 from cellkiosk.inference.model_card import ModelCard
 from cellkiosk.inference.segment import watershed_params
 from cellkiosk.inference.size import SIZE_PARAMS
-from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.training.augment import AugmentConfig
 from cellkiosk.training.card import nuclear_card
 from cellkiosk.training.dataset import load_folder
@@ -79,7 +78,7 @@ def measure_card(card: ModelCard, data_dir: Path, unseen_dir: Path | None) -> di
     untuned defaults, the unseen set (never tuned on) per cell line with auto size and without and
     with the untuned defaults, the size estimate's error on both, and speed.
     """
-    untuned = WatershedParams(**DEFAULT_POSTPROCESS)  # what an export starts from, not the card's last tuning
+    untuned = SIZE_PARAMS  # what an export starts from (DEFAULT_POSTPROCESS), not the card's last tuning
     val = load_folder(data_dir, split="val")
     start = time.perf_counter()
     auto = predict_samples(val, card)
