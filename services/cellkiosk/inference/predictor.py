@@ -17,13 +17,27 @@ Precision = Literal["float32", "bfloat16"]
 CPUINFO = Path("/proc/cpuinfo")
 
 
-def cpu_has_bf16() -> bool | None:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); None where /proc/cpuinfo is absent."""
+def _cpu_flags() -> set[str] | None:
+    """The CPU's feature flags from /proc/cpuinfo; None where it is absent."""
     try:
-        flags = CPUINFO.read_text()
+        text = CPUINFO.read_text()
     except OSError:
         return None
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def cpu_has_bf16() -> bool | None:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); None where /proc/cpuinfo is absent."""
+    flags = _cpu_flags()
+    return None if flags is None else bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_runs_bf16() -> bool | None:
+    """Whether oneDNN's bfloat16 rewrite runs on this CPU at all: it needs AVX-512 (emulated, slower than
+    float32) or native bfloat16; on an AVX2-only CPU TensorFlow leaves the graphs in float32. None where
+    /proc/cpuinfo is absent."""
+    flags = _cpu_flags()
+    return None if flags is None else bool(flags & {"avx512f", "avx512_bf16", "amx_bf16"})
 
 
 class Predictor(Protocol):
@@ -40,7 +54,8 @@ class LocalPredictor:
     ``precision="bfloat16"`` turns on oneDNN's automatic bfloat16 rewrite of the graphs TensorFlow runs
     (convolutions and matrix products in bfloat16, the rest float32). It is a setting of TensorFlow's
     graph optimizer, so it holds for the whole process, and it pays only on a CPU that computes
-    bfloat16 natively (AVX512-BF16, AMX): elsewhere oneDNN emulates it, slower than float32. What it
+    bfloat16 natively (AVX512-BF16, AMX): other AVX-512 CPUs emulate it, slower than float32, and on an
+    AVX2-only CPU TensorFlow does not apply it (the heads stay float32's; a warning says so). What it
     costs in accuracy and gains in speed here: ``benchmarks/precision.py``, README "Performance".
     """
 
@@ -57,7 +72,9 @@ class LocalPredictor:
         self._configured = True
         if self.precision == "bfloat16":
             tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
-            if cpu_has_bf16() is False:
+            if cpu_runs_bf16() is False:
+                log.warning("precision bfloat16 asked, but this CPU has no AVX-512: the model runs in float32")
+            elif cpu_has_bf16() is False:
                 log.warning("precision bfloat16 on a CPU without native bfloat16: expect it slower than float32")
             log.info("in-process inference in bfloat16 (oneDNN auto mixed precision)")
 
