@@ -47,6 +47,8 @@ bench: $(STAMP) ## speed, accuracy and load benchmarks (records in benchmarks/re
 	$(BIN)/python -m benchmarks.error_kinds
 	$(BIN)/python benchmarks/tracking_speed.py
 	$(BIN)/python benchmarks/tracking_end_to_end.py
+	$(BIN)/python benchmarks/division_settle.py
+	$(BIN)/python benchmarks/size_head_probe.py
 	$(BIN)/python -m benchmarks.e2e --images 12
 	$(BIN)/python -m benchmarks.e2e --images 12 --diameter 110
 	$(BIN)/python benchmarks/watershed_speed.py --before 19c1ee1

@@ -72,6 +72,13 @@ class TrackingParams(BaseModel):
     division_max_asymmetry: float = Field(0.6, ge=0, le=1, description="largest |a1-a2|/(a1+a2) of daughters")
     division_size_weight: float = Field(1.0, ge=0, description="weight of daughter size asymmetry and growth")
     division_intensity_weight: float = Field(0.5, ge=0, description="weight of daughter intensity asymmetry")
+    division_settle_frames: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="frames a division may be postponed while its two daughters still touch (the segmentation cut "
+        "one nucleus early; the pieces are merged back); movies cellkiosk segments only, 0: off",
+    )
 
 
 def optional_overrides(model: type[BaseModel], name: str) -> type[BaseModel]:

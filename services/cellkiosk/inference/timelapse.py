@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.tracking.lineage import Lineage
 from cellkiosk.tracking.movie import track_movie
 from cellkiosk.tracking.params import TrackingParams
+from cellkiosk.tracking.settle import settle_divisions
 
 SIZE_FRAMES = 3  # frames of a movie the nuclear diameter is estimated on
 DISTANCE_PARAMS = ("max_distance_px", "division_max_distance_px")  # tracker parameters in pixels
@@ -164,6 +166,8 @@ def segment_and_link(
 ) -> tuple[SizeChoice, Lineage, TrackingParams]:  # fmt: skip
     """Choose the movie's object size, segment every frame of ``data`` (:func:`model_input`) into ``out``
     (T, Y, X) and link the labels with the tracker's parameters for that size: what a tracking job does.
+    Divisions whose daughters still touch are postponed up to ``division_settle_frames`` (pieces merged in
+    ``out``, :func:`cellkiosk.tracking.settle.settle_divisions`); an uploaded label movie is tracked as given.
 
     Parameters
     ----------
@@ -196,4 +200,6 @@ def segment_and_link(
     segment_movie(plan, data, params, predictor, size.scale, out, batch_size, progress)
     progress(Stage.TRACK, 76)
     tracking = sized_tracking(plan, movie_diameter(size, plan.seg_card))
-    return size, link_movie(plan, out, data, tracking), tracking
+    relink = partial(link_movie, plan, out, data, tracking)
+    lineage, _ = settle_divisions(out, relink, tracking.division_settle_frames)  # the segmentation's early cuts
+    return size, lineage, tracking

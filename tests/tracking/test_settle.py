@@ -1,0 +1,93 @@
+"""Early divisions: daughters that still touch are one nucleus the segmentation cut; the division waits for them.
+
+Painted movies through the real tracker (``track_movie``): a nucleus cut into two touching halves for two
+frames before its daughters part, a division whose daughters part at once, and a cell that never divides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from cellkiosk.tracking.lineage import Lineage
+from cellkiosk.tracking.movie import track_movie
+from cellkiosk.tracking.params import TrackingParams
+from cellkiosk.tracking.settle import next_frame_divisions, settle_divisions, touching_pairs
+from tests.tracking.movies import paint
+
+SHAPE = (120, 160)
+FRAMES = 8
+CUT = (3, 4)  # frames where the first nucleus is two touching halves; its daughters part at frame 5
+
+
+def movie() -> np.ndarray:
+    """Nucleus A (left) is cut early, B (right) divides cleanly at frame 4, C (bottom) never divides."""
+    frames = []
+    for t in range(FRAMES):
+        frame = paint(SHAPE, [(9, 95, 80, 9)])  # C
+        if t < CUT[0]:
+            frame |= paint(SHAPE, [(1, 40, 40, 10)])
+        elif t in CUT:  # one nucleus, a little stretched, cut down the middle: two touching halves
+            whole = paint(SHAPE, [(1, 40, 40, 10)]).astype(bool)
+            frame[whole & (np.arange(SHAPE[1]) < 40)] = 1
+            frame[whole & (np.arange(SHAPE[1]) >= 40)] = 2
+        else:  # parted
+            frame |= paint(SHAPE, [(1, 40, 31, 7), (2, 40, 49, 7)])
+        if t < 4:
+            frame |= paint(SHAPE, [(5, 40, 120, 10)])
+        else:  # B's daughters, apart from their first frame
+            frame |= paint(SHAPE, [(5, 40, 111, 7), (6, 40, 129, 7)])
+        frames.append(frame)
+    return np.stack(frames).astype(np.uint32)
+
+
+def relinker(labels: np.ndarray) -> Callable[[], Lineage]:  # as segment_and_link passes one
+    return lambda: track_movie(iter(labels), None, TrackingParams())
+
+
+def division_frames(lineage: Lineage) -> list[int]:
+    return sorted(t.division_frame for t in lineage.tracks if t.division_frame is not None)
+
+
+def test_the_unsettled_tracker_sees_the_cut_nucleus_divide_early() -> None:
+    labels = movie()
+    lineage = relinker(labels)()
+    assert division_frames(lineage) == [3, 4]  # A at its cut, B at its division
+    divisions = next_frame_divisions(lineage.links)
+    assert sorted(map(tuple, divisions.tolist())) == [(3, 1, 2), (4, 5, 6)]
+    assert touching_pairs(labels[3], divisions[:1, 1:]) == [(1, 2)]
+    assert touching_pairs(labels[4], divisions[1:, 1:]) == []
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected", "merged"), [(0, [3, 4], 0), (1, [4, 4], 1), (2, [4, 5], 2), (5, [4, 5], 2)]
+)
+def test_a_division_waits_until_the_daughters_part(frames: int, expected: list[int], merged: int) -> None:
+    labels = movie()
+    before = labels.copy()
+    lineage, count = settle_divisions(labels, relinker(labels), frames)
+    assert division_frames(lineage) == expected and count == merged
+    for t in range(FRAMES):  # only the cut frames it settled changed, and only there the halves became one
+        if t in CUT[:merged]:
+            assert set(np.unique(labels[t])) == set(np.unique(before[t])) - {2}
+            assert ((labels[t] == 1) == np.isin(before[t], [1, 2])).all()
+        else:
+            np.testing.assert_array_equal(labels[t], before[t])
+    assert lineage.links.labels.size == sum(len(np.unique(f)) - 1 for f in labels)  # the lineage is of labels
+
+
+def test_a_movie_without_touching_daughters_is_linked_once() -> None:
+    labels = movie()
+    labels[3:5][labels[3:5] == 2] = 0  # A is never cut: no early division to settle
+    labels[3:5][labels[3:5] == 1] = 0
+    labels[3:5] |= paint(SHAPE, [(1, 40, 40, 10)]).astype(np.uint32)
+    calls = []
+
+    def relink() -> Lineage:
+        calls.append(1)
+        return track_movie(iter(labels), None, TrackingParams())
+
+    lineage, count = settle_divisions(labels, relink, 2)
+    assert count == 0 and len(calls) == 1 and division_frames(lineage) == [4, 5]
