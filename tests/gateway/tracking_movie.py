@@ -46,11 +46,12 @@ def tiff_bytes(array: np.ndarray) -> bytes:
 def tracking_consumer(platform: Platform) -> Iterator[Platform]:
     """The platform plus a consumer of the tracking queue, stopped on exit."""
     settings = platform.consumer_settings.model_copy(update={"queues": ["tracking"]})
-    worker, _ = start_worker(settings, platform.storage, platform.queue, f"test-tracking-view-{id(settings)}")
+    worker, thread = start_worker(settings, platform.storage, platform.queue, f"test-tracking-view-{id(settings)}")
     try:
         yield platform
     finally:
         worker.stop.set()
+        thread.join(30)
 
 
 def submit_disk_movie(platform: Platform) -> str:

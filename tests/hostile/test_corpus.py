@@ -6,6 +6,7 @@ The figures (cases, outcomes) are recorded (tests/records.py) for the README's r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,17 @@ TERMINAL = ("done", "failed", "cancelled")
 
 
 @pytest.fixture(scope="module")
-def hostile(make_platform: Any) -> Platform:
-    """A platform with small limits (so bombs and huge stacks hit them fast) and two consumers."""
+def hostile(make_platform: Any) -> Iterator[Platform]:
+    """A platform with small limits (so bombs and huge stacks hit them fast) and two consumers, stopped after."""
     p: Platform = make_platform(workers=0)
     settings = p.consumer_settings.model_copy(update={**SERVER_LIMITS, "queues": ["segmentation", "tracking"]})
-    p.workers = [start_worker(settings, p.storage, p.queue, f"hostile-{i}")[0] for i in range(2)]
-    return p
+    started = [start_worker(settings, p.storage, p.queue, f"hostile-{i}") for i in range(2)]
+    p.workers = [worker for worker, _ in started]
+    yield p
+    for worker in p.workers:
+        worker.stop.set()
+    for _, thread in started:
+        thread.join(30)
 
 
 def readable(reason: str) -> bool:

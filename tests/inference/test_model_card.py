@@ -25,7 +25,8 @@ def test_shipped_tracking_card_sizes_nuclei_itself_with_the_documented_defaults(
     assert store.get("tracking:1").segmentation_model == "nuclear:1"  # the version its figures were measured with
     assert store.get("tracking:2").segmentation_model == "nuclear-timelapse:1"
     assert card.watershed_defaults == {"split_threshold": None}  # no seed splitting on movies (docs/tracking.md)
-    assert TrackingParams.model_validate(card.tracking) == TrackingParams()  # docs/tracking.md's defaults
+    # docs/tracking.md's defaults, except that divisions wait up to 2 frames for touching daughters to part
+    assert TrackingParams.model_validate(card.tracking) == TrackingParams(division_settle_frames=2)
     assert card.n_channels == 0 and card.outputs.heads == []
     with pytest.raises(ValueError, match="no SavedModel of its own"):
         _ = card.saved_model_path

@@ -36,9 +36,10 @@ pytestmark = pytest.mark.skipif(not SEQUENCE.is_dir(), reason=f"CTC data not fou
 def tracking(platform: Platform) -> Iterator[Platform]:
     """The shared platform plus a consumer of the tracking queue."""
     settings = platform.consumer_settings.model_copy(update={"queues": ["tracking"]})
-    worker, _ = start_worker(settings, platform.storage, platform.queue, f"test-tracking-{id(platform)}")
+    worker, thread = start_worker(settings, platform.storage, platform.queue, f"test-tracking-{id(platform)}")
     yield platform
     worker.stop.set()
+    thread.join(30)
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,26 @@
 
 Painted movies through the real tracker (``track_movie``): a nucleus cut into two touching halves for two
 frames before its daughters part, a division whose daughters part at once, and a cell that never divides.
+Then a real SIM+ clip through a tracking job's own path, where the segmentation cuts nuclei into pieces
+that the tracker took for daughters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cellkiosk.evaluation.divisions import division_outcomes
 from cellkiosk.tracking.lineage import Lineage
 from cellkiosk.tracking.movie import track_movie
 from cellkiosk.tracking.params import TrackingParams
 from cellkiosk.tracking.settle import next_frame_divisions, settle_divisions, touching_pairs
+from cellkiosk.training.tracking_eval import segment_and_track
+from tests.fixtures.platform import MODELS_DIR
+from tests.tracking.clips import ctc_clip
 from tests.tracking.movies import paint
 
 SHAPE = (120, 160)
@@ -91,3 +98,22 @@ def test_a_movie_without_touching_daughters_is_linked_once() -> None:
 
     lineage, count = settle_divisions(labels, relink, 2)
     assert count == 0 and len(calls) == 1 and division_frames(lineage) == [4, 5]
+
+
+SIM_SCALE = 0.3712  # what a default job estimates for the whole SIM+ 01 movie (its tracking card)
+
+
+@pytest.mark.slow
+def test_on_a_real_clip_pieces_of_one_nucleus_stop_counting_as_divisions(tmp_path: Path) -> None:
+    (tmp_path / "clip").mkdir()
+    seq = ctc_clip(tmp_path / "clip", range(4, 14))  # three true divisions, and nuclei the segmentation cuts early
+    runs = {}
+    for name, tracking in [("early", {"division_settle_frames": 0}), ("settled", {})]:
+        params = {"scale": SIM_SCALE, "tracking": tracking}  # the whole movie's scale: its segmentation
+        report = segment_and_track(seq, tmp_path / name, "tracking:3", params, MODELS_DIR)
+        assert report["problems"] == [] and report["scores"]["divisions_gt"] == 3
+        runs[name] = report["scores"] | division_outcomes(tmp_path / name, seq.parent / "01_GT")
+    early, settled = runs["early"], runs["settled"]
+    assert early["divisions_found"]["no division in truth"] >= 1  # pieces of one nucleus, taken for daughters
+    assert settled["divisions_found"]["no division in truth"] == 0
+    assert settled["division_fp"] < early["division_fp"]
