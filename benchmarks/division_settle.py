@@ -2,8 +2,9 @@
 
 Each CTC movie is segmented once by a default tracking job's path (``inference.timelapse.segment_and_link``
 with ``tracking:3``'s size and post-processing), then linked with ``division_settle_frames`` 0, 1, 2, 3 and
-5 (:func:`cellkiosk.tracking.settle.settle_divisions` on a copy of the labels) and scored like the card:
-TRA, DET, division F1 (BC(0), py-ctcmetrics) and the divisions by kind (``evaluation/divisions.py``).
+5 (:func:`cellkiosk.tracking.settle.settle_divisions` on a copy of the labels, as a job calls it) and
+scored like the card: TRA, DET, division F1 (BC(0), py-ctcmetrics) and the divisions by kind
+(``evaluation/divisions.py``).
 SIM+ 01 is the only movie here with enough divisions to choose on (28; GOWT1 01 has 2), so the value is
 chosen there, and GOWT1 says only whether it does harm.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ from cellkiosk.evaluation.divisions import division_outcomes
 from cellkiosk.evaluation.tracking import ctc_movie, score_ctc_result
 from cellkiosk.inference.predictor import LocalPredictor
 from cellkiosk.inference.store import ModelStore
-from cellkiosk.inference.timelapse import link_movie, model_input, plan_tracking, segment_and_link
-from cellkiosk.tracking.movie import write_ctc_result
+from cellkiosk.inference.timelapse import model_input, plan_tracking, segment_and_link
+from cellkiosk.tracking.movie import measure_movie, write_ctc_result
 from cellkiosk.tracking.settle import settle_divisions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +50,9 @@ def sweep(seq: Path, tmp: Path) -> dict[str, Any]:
     runs = {}
     for frames_allowed in SWEEP:
         labels = segmented.copy()
-        lineage, merged = settle_divisions(labels, partial(link_movie, plan, labels, data, tracking), frames_allowed)
+        measured = measure_movie(iter(labels), (f[..., 0] for f in data.frames()))
+        swept = tracking.model_copy(update={"division_settle_frames": frames_allowed})
+        lineage, merged = settle_divisions(labels, measured, lambda t: data.frame(t)[..., 0], swept)
         out = tmp / f"{seq.parent.name}-{frames_allowed}"
         write_ctc_result(out, lineage, list(labels), np.asarray)
         problems, scores = score_ctc_result(out, seq, frames, 0, 1)

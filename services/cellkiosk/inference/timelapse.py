@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from cellkiosk.inference.size import SizeChoice, check_scaled_size, choose_size
 from cellkiosk.inference.store import ModelStore
 from cellkiosk.postprocess.deep_watershed import WatershedParams
 from cellkiosk.tracking.lineage import Lineage
-from cellkiosk.tracking.movie import track_movie
+from cellkiosk.tracking.movie import measure_movie, track_movie
 from cellkiosk.tracking.params import TrackingParams
 from cellkiosk.tracking.settle import settle_divisions
 
@@ -200,6 +199,6 @@ def segment_and_link(
     segment_movie(plan, data, params, predictor, size.scale, out, batch_size, progress)
     progress(Stage.TRACK, 76)
     tracking = sized_tracking(plan, movie_diameter(size, plan.seg_card))
-    relink = partial(link_movie, plan, out, data, tracking)
-    lineage, _ = settle_divisions(out, relink, tracking.division_settle_frames)  # the segmentation's early cuts
+    measured = measure_movie(iter(out), (f[..., 0] for f in data.frames()))  # the intensity cue: first channel
+    lineage, _ = settle_divisions(out, measured, lambda t: data.frame(t)[..., 0], tracking)  # early cuts
     return size, lineage, tracking

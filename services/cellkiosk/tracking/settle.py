@@ -4,9 +4,9 @@ As a nucleus divides it stretches, and the segmentation may cut it into two touc
 before the nuclei part; the tracker then links a division there, early, and where the pieces merge again
 a division that never happened. A division whose daughters touch each other in their first frame is
 taken for that: :func:`settle_divisions` merges the two pieces back into one object (it continues the
-mother's track) and links the movie again, so the division moves to the next frame, at most
-``frames`` times. Daughters that part in time give the division in the frame they part; a true division
-whose daughters still touch after that many frames is kept, that many frames late.
+mother's track), measures those frames again and links the movie again, so the division moves to the next
+frame, at most ``division_settle_frames`` times. Daughters that part in time give the division in the frame
+they part; a true division whose daughters still touch after that many frames is kept, that many frames late.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
-from cellkiosk.tracking.lineage import Lineage
-from cellkiosk.tracking.linking import Links
+from cellkiosk.tracking.features import FrameObjects, measure_objects
+from cellkiosk.tracking.lineage import Lineage, build_lineage
+from cellkiosk.tracking.linking import Links, link
+from cellkiosk.tracking.params import TrackingParams
 
 
 def next_frame_divisions(links: Links) -> np.ndarray:
@@ -49,23 +51,34 @@ def touching_pairs(frame: np.ndarray, pairs: np.ndarray) -> list[tuple[int, int]
     return out
 
 
-def settle_divisions(labels: np.ndarray, relink: Callable[[], Lineage], frames: int) -> tuple[Lineage, int]:
-    """Link the (T, Y, X) label movie with ``relink``; while divisions have daughters that touch in their first
-    frame, merge each such pair in ``labels`` (in place: b becomes a) and link again, at most ``frames`` times.
+def settle_divisions(
+    labels: np.ndarray,
+    frames: list[FrameObjects],
+    image_of: Callable[[int], np.ndarray | None],
+    params: TrackingParams,
+) -> tuple[Lineage, int]:
+    """Link the (T, Y, X) label movie whose objects ``frames`` holds (``tracking.movie.measure_movie``); while
+    divisions have daughters that touch in their first frame, merge each such pair in ``labels`` (in place:
+    b becomes a), measure those frames again (intensities from ``image_of(t)``) and link again, at most
+    ``params.division_settle_frames`` times. ``frames`` is updated with ``labels``.
 
     Returns the last lineage (that of ``labels`` as left) and how many pairs were merged.
     """
-    lineage, merged = relink(), 0
-    for _ in range(frames):
+    lineage, merged = build_lineage(link(frames, params)), 0
+    for _ in range(params.division_settle_frames):
         divisions = next_frame_divisions(lineage.links)
-        found = 0
+        changed = []
         for t in np.unique(divisions[:, 0]).tolist():
             frame = labels[t]
-            for a, b in touching_pairs(frame, divisions[divisions[:, 0] == t, 1:]):
+            pairs = touching_pairs(frame, divisions[divisions[:, 0] == t, 1:])
+            for a, b in pairs:
                 frame[frame == b] = a
-                found += 1
-        if not found:
+            if pairs:
+                changed.append(t)
+                merged += len(pairs)
+        if not changed:
             break
-        merged += found
-        lineage = relink()
+        for t in changed:
+            frames[t] = measure_objects(labels[t], image_of(t), t)
+        lineage = build_lineage(link(frames, params))
     return lineage, merged
