@@ -7,7 +7,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
@@ -53,6 +52,8 @@ def test_fine_tuning_starts_from_a_checkpoint_and_mixes_in_ctc_frames(tmp_path: 
         ctc_sequences=[str(SHARED_DATA / "ctc" / "Fluo-N2DH-SIM+" / "01")], ctc_frames=0.05,
     )  # fmt: skip
     train(tuned)
+    import keras  # not at collection: importing Keras then breaks pytest's capture for later tests that use capsys
+
     assert json.loads((tmp_path / "tuned/config.json").read_text())["init_from"] == str(start)
     before, after = (keras.models.load_model(p, compile=False) for p in (start, tmp_path / "tuned/last.keras"))
     pairs = zip(before.trainable_weights, after.trainable_weights, strict=True)  # (batch-norm statistics move)
