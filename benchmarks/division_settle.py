@@ -27,7 +27,7 @@ from cellkiosk.evaluation.divisions import division_outcomes
 from cellkiosk.evaluation.tracking import ctc_movie, score_ctc_result
 from cellkiosk.inference.predictor import LocalPredictor
 from cellkiosk.inference.store import ModelStore
-from cellkiosk.inference.timelapse import model_input, plan_tracking, segment_and_link
+from cellkiosk.inference.timelapse import intensity_cue, model_input, plan_tracking, segment_and_link
 from cellkiosk.tracking.movie import measure_movie, write_ctc_result
 from cellkiosk.tracking.settle import settle_divisions
 
@@ -47,12 +47,11 @@ def sweep(seq: Path, tmp: Path) -> dict[str, Any]:
     segmented = np.zeros(movie.shape[:3], np.uint32)
     unsettled = replace(plan, tracking=plan.tracking.model_copy(update={"division_settle_frames": 0}))
     size, _, tracking = segment_and_link(unsettled, data, params, LocalPredictor(), segmented, 4, 10**9, seq.name)
-    runs = {}
+    measured, runs = measure_movie(iter(segmented), map(intensity_cue, data.frames())), {}
     for frames_allowed in SWEEP:
         labels = segmented.copy()
-        measured = measure_movie(iter(labels), (f[..., 0] for f in data.frames()))
         swept = tracking.model_copy(update={"division_settle_frames": frames_allowed})
-        lineage, merged = settle_divisions(labels, measured, lambda t: data.frame(t)[..., 0], swept)
+        lineage, merged = settle_divisions(labels, list(measured), lambda t: intensity_cue(data.frame(t)), swept)
         out = tmp / f"{seq.parent.name}-{frames_allowed}"
         write_ctc_result(out, lineage, list(labels), np.asarray)
         problems, scores = score_ctc_result(out, seq, frames, 0, 1)

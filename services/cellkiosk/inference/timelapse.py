@@ -153,10 +153,15 @@ def segment_movie(
         out[t] = resize_labels(labels_from_heads(heads, card, plan.postprocess), data.shape[1:3])
 
 
+def intensity_cue(frame: np.ndarray) -> np.ndarray:
+    """The tracker's intensity cue of a (Y, X, C) frame in the model's channels: its first channel."""
+    return frame[..., 0]
+
+
 def link_movie(plan: TrackingPlan, labels: np.ndarray, data: Movie, tracking: TrackingParams | None = None) -> Lineage:
-    """Link a (T, Y, X) label movie (with ``tracking``, default the plan's); the intensity cue is the model's
-    first input channel, read frame by frame."""
-    return track_movie(iter(labels), (f[..., 0] for f in data.frames()), tracking or plan.tracking)
+    """Link a (T, Y, X) label movie (with ``tracking``, default the plan's); the intensity cue
+    (:func:`intensity_cue`) is read frame by frame."""
+    return track_movie(iter(labels), map(intensity_cue, data.frames()), tracking or plan.tracking)
 
 
 def segment_and_link(
@@ -199,6 +204,6 @@ def segment_and_link(
     segment_movie(plan, data, params, predictor, size.scale, out, batch_size, progress)
     progress(Stage.TRACK, 76)
     tracking = sized_tracking(plan, movie_diameter(size, plan.seg_card))
-    measured = measure_movie(iter(out), (f[..., 0] for f in data.frames()))  # the intensity cue: first channel
-    lineage, _ = settle_divisions(out, measured, lambda t: data.frame(t)[..., 0], tracking)  # early cuts
+    measured = measure_movie(iter(out), map(intensity_cue, data.frames()))
+    lineage, _ = settle_divisions(out, measured, lambda t: intensity_cue(data.frame(t)), tracking)  # early cuts
     return size, lineage, tracking
