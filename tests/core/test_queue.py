@@ -426,3 +426,18 @@ def test_finish_sets_status_ttl_and_counters_in_one_script(queue: JobQueue) -> N
     assert writes == [], writes  # and no write to the job ran outside it
     assert queue.redis.ttl(job_key(job.id)) > 0
     assert queue.redis.hget("stats:stages", "segmentation|predict|sum") == "1.5"
+
+
+def test_rate_limit_is_a_moving_window(queue: JobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most N requests in any 60 s: no fresh budget at a minute boundary; refusals do not count."""
+    clock = [6_000_000 * 60 + 59.5]  # half a second before a minute boundary
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    assert [queue.rate_hit("jobs", "alice", 2) for _ in range(2)] == [None, None]
+    clock[0] += 1.0  # a new minute on the wall clock
+    wait_s = queue.rate_hit("jobs", "alice", 2)
+    assert wait_s is not None and 58 <= wait_s <= 60  # the first two are still inside the last 60 s
+    assert queue.rate_hit("jobs", "bob", 2) is None and queue.rate_hit("uploads", "alice", 2) is None
+    clock[0] += 59.5  # 61 s after the first two
+    assert queue.rate_hit("jobs", "alice", 2) is None  # the refusal above took no place
+    assert queue.rate_hit("jobs", "alice", 2) is None
+    assert queue.rate_hit("jobs", "alice", 2) is not None

@@ -6,12 +6,16 @@ key: keys are not stored in Redis, logged, or written into results.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
 from typing import Any
 
 import redis
+from limits import RateLimitItemPerMinute
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from cellkiosk.core.jobs import ALL_JOBS, Job, owner_jobs_key, upload_owner_key
 
@@ -21,11 +25,6 @@ OPEN_OWNER = "open"  # the one owner of a server without API keys
 def key_fingerprint(api_key: str) -> str:
     """A short, stable, one-way name for an API key (SHA-256, 16 hex digits)."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
-
-
-def rate_key(kind: str, owner: str, window: int) -> str:
-    """Redis counter of one owner's ``kind`` requests in one minute window."""
-    return f"rate:{kind}:{owner}:{window}"
 
 
 class OwnershipStore:
@@ -61,15 +60,21 @@ class OwnershipStore:
         if job_ids:
             self.redis.zrem(ALL_JOBS if owner is None else owner_jobs_key(owner), *job_ids)
 
-    def rate_hit(self, kind: str, owner: str, per_minute: int, now: float | None = None) -> float | None:
-        """Count one request; None when within ``per_minute``, else the seconds until the next window."""
-        now = time.time() if now is None else now
-        window = int(now // 60)
-        key = rate_key(kind, owner, window)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count = int(pipe.execute()[0])
-        if count <= per_minute:
+    @functools.cached_property
+    def rate_limiter(self) -> MovingWindowRateLimiter:
+        """The moving-window limiter, on this client's connection pool (keys ``rate/...``)."""
+        storage = RedisStorage("redis://", connection_pool=self.redis.connection_pool, key_prefix="rate")
+        return MovingWindowRateLimiter(storage)
+
+    def rate_hit(self, kind: str, owner: str, per_minute: int) -> float | None:
+        """Count one request; None when within ``per_minute``, else the seconds until one is allowed again.
+
+        A moving window (the ``limits`` library's, in this Redis): at most
+        ``per_minute`` requests in any 60 s, so no burst of twice the limit
+        across a minute boundary. A refused request is not counted.
+        """
+        item = RateLimitItemPerMinute(per_minute)
+        if self.rate_limiter.hit(item, kind, owner):
             return None
-        return float(max(1, math.ceil((window + 1) * 60 - now)))
+        reset_at = self.rate_limiter.get_window_stats(item, kind, owner).reset_time
+        return float(max(1, math.ceil(reset_at - time.time())))
