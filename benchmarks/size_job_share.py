@@ -10,7 +10,7 @@ is the difference. A job
 whose scale is the estimate's last pass's takes its heads (``inference.size.reusable_heads``), so the
 ``size`` stage also holds that job's prediction; the stage timings alone no longer say what auto costs.
 Writes ``benchmarks/results/size_job_share.json``.
-Usage: ``python benchmarks/size_job_share.py [--images 12] [--rounds 3]``.
+Usage: ``python benchmarks/size_job_share.py [--images 12] [--rounds 6]``.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def main() -> None:
     """Run both sets through one platform; print and save the record."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=12, help="images per set")
-    parser.add_argument("--rounds", type=int, default=3, help="turns of default jobs then diameter-given jobs")
+    parser.add_argument("--rounds", type=int, default=6, help="turns of default jobs then diameter-given jobs (6: the noise of one turn is ~±4 points)")
     parser.add_argument("--out", type=Path, default=RESULTS / "size_job_share.json")
     args = parser.parse_args()
     sets = {name: picks(folder, split, modality, args.images) for name, (folder, split, modality) in SETS.items()}
