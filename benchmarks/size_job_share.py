@@ -97,7 +97,7 @@ def main() -> None:
     """Run both sets through one platform; print and save the record."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=12, help="images per set")
-    parser.add_argument("--rounds", type=int, default=6, help="turns of default jobs then diameter-given jobs (6: the noise of one turn is ~±4 points)")
+    parser.add_argument("--rounds", type=int, default=6, help="turns of default then diameter-given jobs")
     parser.add_argument("--out", type=Path, default=RESULTS / "size_job_share.json")
     args = parser.parse_args()
     sets = {name: picks(folder, split, modality, args.images) for name, (folder, split, modality) in SETS.items()}
