@@ -23,7 +23,6 @@ from cellkiosk.inference.size import (
     check_scaled_size,
     choose_size,
     estimate_diameter,
-    first_look_px,
     measure_at,
     reusable_heads,
     scale_for,
@@ -88,37 +87,6 @@ def test_the_search_stops_at_the_largest_consistent_candidate_as_the_whole_ladde
     assert searched == sorted(searched, reverse=True) and searched[-1] == winner["candidate_px"]
     assert len(searched) < len(usable)  # large nuclei: the small candidates were never run
     assert estimate.candidates[len(searched) - 1]["measured_px"] == pytest.approx(winner["measured_px"], abs=0.2)
-
-
-def test_small_separate_nuclei_end_the_search_at_the_trained_size_with_the_ladders_winner(
-    card: ModelCard, predictor: LocalPredictor
-) -> None:
-    """A DSB2018 val image of ~15 px nuclei: one window (the trained size), the winner the whole ladder picks."""
-    image = read_image_file(DSB / "images" / f"{IMAGES[1][1]}.png")[0][..., :1]
-    estimate = estimate_diameter(image, card, predictor)
-    windows = [t for t in estimate.candidates if not t.get("whole_image")]
-    assert [t["candidate_px"] for t in windows] == [card.inputs.diameter_px]
-    assert windows[0]["foreground_px"] <= card.inputs.diameter_px * CONSISTENT_RATIO**0.5
-    x = normalize_percentile(image, card.inputs.normalization.low, card.inputs.normalization.high)
-    usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) / c >= 4]
-    ladder = measure_at(x, usable, card, predictor, SIZE_PARAMS)
-    consistent = [
-        t for t in ladder
-        if t["objects"] >= MIN_OBJECTS and max(t["measured_px"], t["candidate_px"])
-        / min(t["measured_px"], t["candidate_px"]) <= CONSISTENT_RATIO
-    ]  # fmt: skip
-    winner = max(consistent, key=lambda t: t["candidate_px"])
-    assert winner["candidate_px"] == card.inputs.diameter_px and winner["measured_px"] == windows[0]["measured_px"]
-
-
-def test_the_first_look_reads_the_size_of_bright_discs_and_gives_up_on_a_flat_image() -> None:
-    yy, xx = np.mgrid[:600, :600]
-    image = np.zeros((600, 600, 1), np.float32)
-    for cy in range(30, 600, 60):
-        for cx in range(30, 600, 60):
-            image[(yy - cy) ** 2 + (xx - cx) ** 2 <= 12**2, 0] = 1.0  # discs 25 px across
-    assert first_look_px(image) == pytest.approx(25, rel=0.2)  # subsampled: 360,000 values > the look's 65,536
-    assert np.isnan(first_look_px(np.ones((50, 50, 1), np.float32)))
 
 
 def test_the_estimates_last_pass_is_the_very_prediction_a_job_at_its_scale_makes(

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.filters import threshold_otsu
 
 from cellkiosk.core.errors import BadInputError
 from cellkiosk.imaging.normalize import normalize_percentile
@@ -39,14 +37,6 @@ WINDOW_PX = 160  # side of the window the model sees at each candidate (in netwo
 REFINE_TOLERANCE = 1.15  # the winner's measurement stands unless the whole image's differs by more than this
 CONSISTENT_RATIO = LADDER_STEP**0.5  # within half a ladder step (in log) of the candidate: the model sees them
 MIN_OBJECTS = 3
-# The trained size is tried first where a cheap look (:func:`first_look_px`) puts nuclei within
-# CONSISTENT_RATIO of it; it wins outright when it is consistent and its window shows whole, separate nuclei:
-# foreground components no larger than SHORTCUT_RATIO x the candidate and no smaller than BLOB_MIN_RATIO x the
-# objects (one nucleus each, not specks). Texture inside larger nuclei fills one foreground blob per nucleus
-# or breaks it into specks, so no larger candidate can then be consistent (docs/object-size.md).
-SHORTCUT_RATIO = CONSISTENT_RATIO**0.5
-BLOB_MIN_RATIO = 0.9
-LOOK_MAX_PIXELS = 65_536  # the look subsamples larger images to about this many values
 # A scale this close to 1 is not worth resampling for: the model was trained with scale jitter.
 SCALE_TOLERANCE = 1.2
 MIN_SCALE, MAX_SCALE = 0.05, 4.0  # a 20x smaller image, or 4x larger (16x the pixels) at most
@@ -110,54 +100,24 @@ def without_cut_objects(labels: np.ndarray, cut: tuple[bool, bool, bool, bool]) 
 
 
 def measure_at(
-    x: np.ndarray,
-    candidates: list[float],
-    card: ModelCard,
-    predictor: Predictor,
-    params: WatershedParams,
-    foreground: bool = False,
+    x: np.ndarray, candidates: list[float], card: ModelCard, predictor: Predictor, params: WatershedParams
 ) -> list[dict[str, float]]:
     """Segment one window of the normalized image per candidate, as if its nuclei were that many px across.
 
     Each window (:func:`windows_at`) is one predictor call of its own size. Returns, per candidate,
-    the objects found whole (none the window cut through) and their median diameter in image pixels;
-    with ``foreground``, also the median diameter of the whole components of the foreground itself.
+    the objects found whole (none the window cut through) and their median diameter in image pixels.
     """
     target = card.inputs.diameter_px
     assert target is not None
     results = []
     for candidate in candidates:
         window, (height, width), cut = windows_at(x, candidate, target, card.inputs.multiple_of)
-        heads = predictor.predict(card, window[None].astype(np.float32, copy=False))[0][:height, :width]
-        labels = without_cut_objects(labels_from_heads(heads, card, params), cut)
+        heads = predictor.predict(card, window[None].astype(np.float32, copy=False))[0]
+        labels = without_cut_objects(labels_from_heads(heads[:height, :width], card, params), cut)
         objects = int(len(np.unique(labels))) - 1
         measured = median_diameter(labels) * candidate / target if objects else float("nan")
-        result = {"candidate_px": round(candidate, 1), "objects": objects, "measured_px": round(measured, 1)}
-        if foreground:
-            mask = heads[..., card.outputs.heads.index("foreground")] > params.foreground_threshold
-            blobs = without_cut_objects(ndi.label(mask)[0], cut)
-            result["foreground_px"] = round(median_diameter(blobs) * candidate / target, 1)
-        results.append(result)
+        results.append({"candidate_px": round(candidate, 1), "objects": objects, "measured_px": round(measured, 1)})
     return results
-
-
-def first_look_px(x: np.ndarray) -> float:
-    """A cheap look at the nuclei's size: the median diameter (px) of the components of the normalized first
-    channel above its Otsu threshold, on a regular subsample of at most ~:data:`LOOK_MAX_PIXELS` values. It
-    only orders the search (debris and noise fool it); NaN on a flat image."""
-    grey = x[..., 0]
-    step = max(1, math.ceil(math.sqrt(grey.size / LOOK_MAX_PIXELS)))
-    grey = grey[::step, ::step]
-    if grey.min() == grey.max():
-        return float("nan")
-    return median_diameter(ndi.label(grey > threshold_otsu(grey))[0]) * step
-
-
-def _whole_nuclei(result: dict[str, float]) -> bool:
-    """A consistent candidate whose window shows whole, separate nuclei (:data:`SHORTCUT_RATIO`)."""
-    blob = result.get("foreground_px", math.nan)
-    upper = result["candidate_px"] * SHORTCUT_RATIO
-    return _consistent(result) and result["measured_px"] * BLOB_MIN_RATIO <= blob <= upper
 
 
 def _gap(result: dict[str, float]) -> float:
@@ -182,10 +142,7 @@ def estimate_diameter(
     consistent candidate wins (at smaller ones the model may take texture inside a large nucleus for
     small nuclei; nuclei never hide inside smaller ones), else the candidate closest to consistent. The
     candidates are tried from the largest down, one window each, and the first consistent one ends
-    the search (the same winner as trying them all). Where a cheap look (:func:`first_look_px`) puts
-    the nuclei near the trained size, the candidate nearest it is tried first, and it ends the search
-    at once when its window shows whole, separate nuclei of about that size (:func:`_whole_nuclei`):
-    texture inside larger nuclei does not look like that, so no larger candidate could be consistent.
+    the search (the same winner as trying them all).
 
     The last pass is the job's own prediction: the whole image resized by the scale the winner's
     measurement gives (:func:`scale_for`), predicted tiled as a job predicts it (the card's tiling,
@@ -201,30 +158,17 @@ def estimate_diameter(
     norm = card.inputs.normalization
     x = normalize_percentile(image, norm.low, norm.high)
     usable = [c for c in CANDIDATES_PX if min(image.shape[:2]) * target / c >= 4 * target]
-    measured: dict[float, dict[str, float]] = {}  # in the order the windows ran
-
-    def at(candidate: float, foreground: bool = False) -> dict[str, float]:
-        if candidate not in measured:
-            (measured[candidate],) = measure_at(x, [candidate], card, predictor, SIZE_PARAMS, foreground)
-        return measured[candidate]
-
-    winner = None
-    near = min(usable, key=lambda c: abs(math.log(c / target)), default=None)
-    look = first_look_px(x)
-    if near is not None and near / CONSISTENT_RATIO <= look <= near * CONSISTENT_RATIO:
-        first = at(near, foreground=True)  # whole, separate nuclei there: no larger candidate can be consistent
-        winner = first if _whole_nuclei(first) else None
-    if winner is None:
-        for candidate in sorted(usable, reverse=True):  # the largest consistent one wins: stop at the first
-            if _consistent(at(candidate)):
-                winner = measured[candidate]
-                break
-    tried = list(measured.values())
+    tried: list[dict[str, float]] = []
+    for candidate in sorted(usable, reverse=True):  # the largest consistent one wins: stop at the first
+        (result,) = measure_at(x, [candidate], card, predictor, SIZE_PARAMS)
+        tried.append(result)
+        if _consistent(result):
+            break
     found = [t for t in tried if t["objects"] >= MIN_OBJECTS]
     if not found:
         return SizeEstimate(None, tried)
     # texture inside a large nucleus can look like small nuclei at a small candidate, never the reverse
-    best = winner if winner is not None else min(found, key=_gap)
+    best = tried[-1] if _consistent(tried[-1]) else min(found, key=_gap)
     diameter = best["measured_px"]
     scale = scale_for(diameter, card)
     if max_pixels is not None and math.ceil(image.shape[0] * scale) * math.ceil(image.shape[1] * scale) > max_pixels:
