@@ -237,6 +237,24 @@ def test_fast_line() -> str:
     )
 
 
+def tracking_line() -> str:
+    """A default tracking job end to end, and its parts at the scale it chose (``benchmarks/tracking_end_to_end.py``)."""
+    r = record("tracking_end_to_end.json")
+    job, parts = r["default_job"], r["parts"]
+    seq = "/".join(Path(parts["sequence"]).parts[-2:])
+    return (
+        f"**Tracking end to end**: a tracking job with no params on {seq} ({job['frames']} frames, "
+        f"{parts['frame_px'][1]} × {parts['frame_px'][0]}; `{job['model']}`, segmented by `{job['segmented_by']}` "
+        f"at the estimated scale {job['scale']}) runs at **{job['frames_per_s']} frames/s** in process "
+        f"(size and segmentation {job['segment_s']} s, linking with settling {job['track_s']} s; TRA "
+        f"{job['tra']:.3f}, division F1 {job['division_f1']:.2f}). Its parts alone at that scale: "
+        f"{parts['frames_per_s_end_to_end']} frames/s (batched prediction, watershed, linking without settling; "
+        f"batched prediction {parts['batching_speedup']}× as fast as frame by frame) "
+        f"(`benchmarks/tracking_end_to_end.py`, `tracking_end_to_end.json`: {r['date'][:10]}, `{r['commit']}`, "
+        f"{r['machine']})"
+    )
+
+
 def _head(r: dict[str, Any]) -> str:
     """Date, commit and load (start and end) of a record written with ``benchmarks.records.record_head``."""
     return (f"{r['date'][:10]}, `{r['commit']}`, load {r['loadavg_1m_at_start']} at start, "
@@ -344,7 +362,7 @@ def main() -> None:
     """Print the tables, write the plot."""
     tables = (size_table(), error_kinds_table(), efficiency_table(), stage_table(), watershed_table(),
               viewer_table(), backends_table(), precision_table(), tiling_line(), test_fast_line(), gateway_table(),
-              scale_table())  # fmt: skip
+              scale_table(), tracking_line())  # fmt: skip
     print(*tables, sep="\n\n")
     plot()
     print(f"\nwrote {PLOT.relative_to(REPO)}")

@@ -28,7 +28,7 @@ def test_readme_quotes_the_performance_records() -> None:
     text = README.read_text()
     tables = (t.size_table(), t.error_kinds_table(), t.efficiency_table(), t.stage_table(), t.watershed_table(),
               t.viewer_table(), t.backends_table(), t.precision_table(), t.tiling_line(), t.test_fast_line(),
-              t.gateway_table(), t.scale_table())  # fmt: skip
+              t.gateway_table(), t.scale_table(), t.tracking_line())  # fmt: skip
     for table in tables:
         assert table in text, f"run: python -m benchmarks.perf_tables\n{table}"
 
