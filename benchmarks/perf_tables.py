@@ -238,7 +238,7 @@ def test_fast_line() -> str:
 
 
 def tracking_line() -> str:
-    """A default tracking job end to end, and its parts at the scale it chose (``benchmarks/tracking_end_to_end.py``)."""
+    """A default tracking job end to end, and its parts at the scale it chose (benchmarks/tracking_end_to_end.py)."""
     r = record("tracking_end_to_end.json")
     job, parts = r["default_job"], r["parts"]
     seq = "/".join(Path(parts["sequence"]).parts[-2:])
@@ -246,7 +246,8 @@ def tracking_line() -> str:
         f"**Tracking end to end**: a tracking job with no params on {seq} ({job['frames']} frames, "
         f"{parts['frame_px'][1]} × {parts['frame_px'][0]}; `{job['model']}`, segmented by `{job['segmented_by']}` "
         f"at the estimated scale {job['scale']}) runs at **{job['frames_per_s']} frames/s** in process "
-        f"(size and segmentation {job['segment_s']} s, linking with settling {job['track_s']} s; TRA "
+        f"once the models are loaded (size and segmentation {job['segment_s']} s, linking with settling "
+        f"{job['track_s']} s; the first job of a process, loading them, took {job['cold_s']} s; TRA "
         f"{job['tra']:.3f}, division F1 {job['division_f1']:.2f}). Its parts alone at that scale: "
         f"{parts['frames_per_s_end_to_end']} frames/s (batched prediction, watershed, linking without settling; "
         f"batched prediction {parts['batching_speedup']}× as fast as frame by frame) "

@@ -4,7 +4,8 @@ Default movie: Cell Tracking Challenge Fluo-N2DH-SIM+ 01 (65 frames, 690 x 628, 
 ../shared/data/ctc), in process. First a **default tracking job** (no params) runs the job's own path
 (``training.tracking_eval.segment_and_track``: the tracking card's models, the movie's object size
 estimated, every frame segmented, linked with the card's tracker parameters, divisions settled), timed
-as a job's stages are; its frames/s is what a user gets, and its scores say it did the work. Then the
+as a job's stages are, twice (the first run loads TensorFlow and the models, as a consumer's first job
+does; the second is reported); its frames/s is what a user gets, and its scores say it did the work. Then the
 parts, at the scale that job chose: prediction frame by frame (one predictor call per frame, as before
 frames were batched) and batched (``predict_frames``, ``--batch`` frames per call), alternated
 ``--repeats`` times so both see the same machine load; the deep watershed of every frame; linking
@@ -55,14 +56,21 @@ def timed(fn: Callable[[], T]) -> tuple[float, T]:
 
 
 def default_job(sequence: Path) -> dict[str, object]:
-    """A tracking job with no params on ``sequence``, through the job's own path, timed and scored."""
-    with tempfile.TemporaryDirectory() as tmp:
-        result = segment_and_track(sequence, Path(tmp) / "RES", models_dir=ROOT / "models")
+    """A tracking job with no params on ``sequence``, through the job's own path, timed and scored.
+
+    Run twice: the first run imports TensorFlow and loads the models (a consumer does that once, at its
+    first job), so the second is the one reported; the first's seconds are kept as ``cold_s``."""
+    runs = []
+    for _ in range(2):
+        with tempfile.TemporaryDirectory() as tmp:
+            runs.append(segment_and_track(sequence, Path(tmp) / "RES", models_dir=ROOT / "models"))
+    cold, result = runs
     seconds = float(result["segment_s"]) + float(result["track_s"])
     scores = result["scores"] or {}
     return {
         "model": result["model"], "segmented_by": result["segmented_by"], "scale": round(float(result["scale"]), 4),
         "frames": result["frames"], "segment_s": result["segment_s"], "track_s": result["track_s"],
+        "cold_s": round(float(cold["segment_s"]) + float(cold["track_s"]), 2),
         "frames_per_s": round(int(result["frames"]) / seconds, 2), "tracks": result["tracks"],
         "divisions": result["divisions"], "tra": scores.get("tra"), "division_f1": scores.get("division_f1"),
         "params": result["params"], "postprocess": result["postprocess"],
