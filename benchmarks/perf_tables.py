@@ -244,7 +244,7 @@ def tracking_line() -> str:
     seq = "/".join(Path(parts["sequence"]).parts[-2:])
     return (
         f"**Tracking end to end**: a tracking job with no params on {seq} ({job['frames']} frames, "
-        f"{parts['frame_px'][1]} × {parts['frame_px'][0]}; `{job['model']}`, segmented by `{job['segmented_by']}` "
+        f"{parts['frame_px'][0]} × {parts['frame_px'][1]}; `{job['model']}`, segmented by `{job['segmented_by']}` "
         f"at the estimated scale {job['scale']}) runs at **{job['frames_per_s']} frames/s** in process "
         f"once the models are loaded (size and segmentation {job['segment_s']} s, linking with settling "
         f"{job['track_s']} s; the first job of a process, loading them, took {job['cold_s']} s; TRA "
