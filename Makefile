@@ -42,6 +42,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## speed, accuracy and load benchmarks (records in benchmarks/results/, quoted in the README)
 	$(BIN)/python benchmarks/segmentation_speed.py
+	$(MAKE) simulate  # the capacity record reads postprocess s/MP from segmentation_speed.json (a test compares)
 	$(BIN)/python benchmarks/platform_throughput.py
 	$(BIN)/python benchmarks/size_job_share.py
 	$(BIN)/python -m benchmarks.error_kinds
