@@ -223,7 +223,21 @@ def tiling_line() -> str:
         f"(largest difference between the two outputs {r['max_abs_diff']}; "
         f"`python -m benchmarks.tiling`, `tiling.json`: {r['date'][:10]}, `{r['commit']}`, "
         f"load {r['loadavg_1m_at_start']}, `{r['model']}`, median of {r['repeats']}, alternating)"
-    )
+    ) + tiles_per_call_text(r)
+
+
+def tiles_per_call_text(r: dict[str, Any]) -> str:
+    """The same rounds' tiled predict at each number of tiles a call (``CELLKIOSK_PREDICT_BATCH_SIZE``)."""
+    by_call = r.get("by_tiles_per_call")
+    if not by_call:
+        return ""
+
+    def one(n: str, v: dict[str, float]) -> str:
+        diff = f" (heads within {v['max_abs_diff_from_4']:.1e} of 4's)" if n != "4" else ""
+        return f"{n} a call {v['s_per_mp']} s/MP{diff}"
+
+    each = "; ".join(one(n, v) for n, v in by_call.items())
+    return f". Tiles a call (`CELLKIOSK_PREDICT_BATCH_SIZE`, default 4), same rounds: {each}"
 
 
 def test_fast_line() -> str:

@@ -4,7 +4,9 @@ A job predicts a large image in 512 px tiles with 64 px overlap, four tiles a ca
 (``inference.segment.predict_heads``); the raw network could take the whole 2048 x 2048 normalized
 mosaic (``segmentation_speed.mosaic``) in one call. Both run in one process with the default model
 and TensorFlow, alternating, ``--repeats`` times; the record holds the median seconds of each, their
-ratio, and the largest difference between the two outputs (tile seams).
+ratio, and the largest difference between the two outputs (tile seams). In the same rounds the tiled
+predict also runs with :data:`TILES_PER_CALL` tiles a call (``CELLKIOSK_PREDICT_BATCH_SIZE``): the
+record's ``by_tiles_per_call`` holds each one's median s/MP and its largest difference from 4 a call.
 Usage: ``python -m benchmarks.tiling [--repeats 3]``; writes ``benchmarks/results/tiling.json``.
 """
 
@@ -15,6 +17,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
 SIDE = 2048
+TILES_PER_CALL = (1, 2, 4)  # the consumer's default is 4
 
 
 def main() -> None:
@@ -47,21 +52,30 @@ def main() -> None:
     norm = card.inputs.normalization
     whole = normalize_percentile(image, norm.low, norm.high)[None].astype(np.float32)
 
-    def tiled() -> np.ndarray:
-        return predict_heads(image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, 4)
+    def tiled(per_call: int = 4) -> np.ndarray:
+        return predict_heads(image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, per_call)
 
     def raw() -> np.ndarray:
         return np.asarray(predictor.predict(card, whole))[0]
 
-    outputs = {"tiled": tiled(), "raw": raw()}  # warm-up: load, trace both shapes
-    times: dict[str, list[float]] = {"tiled": [], "raw": []}
+    runs: dict[str, Callable[[], np.ndarray]] = {"tiled": tiled, "raw": raw}
+    runs |= {f"tiled_{n}": partial(tiled, n) for n in TILES_PER_CALL if n != 4}
+    outputs = {name: fn() for name, fn in runs.items()}  # warm-up: load, trace every shape
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):
-        for name, fn in (("tiled", tiled), ("raw", raw)):
+        for name, fn in runs.items():
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
     megapixels = SIDE * SIDE / 1e6
     median = {name: statistics.median(t) for name, t in times.items()}
+    by_call = {
+        str(n): {
+            "s_per_mp": round(median["tiled" if n == 4 else f"tiled_{n}"] / megapixels, 3),
+            "max_abs_diff_from_4": float(np.abs(outputs["tiled" if n == 4 else f"tiled_{n}"] - outputs["tiled"]).max()),
+        }
+        for n in TILES_PER_CALL
+    }
     report = record_head("tiling", "python -m benchmarks.tiling", load) | {
         "model": f"{card.name}:{card.version}",
         "image_px": [SIDE, SIDE],
@@ -73,6 +87,7 @@ def main() -> None:
         "raw_s_per_mp": round(median["raw"] / megapixels, 3),
         "tiled_over_raw": round(median["tiled"] / median["raw"], 3),
         "max_abs_diff": round(float(np.abs(outputs["tiled"] - outputs["raw"]).max()), 4),
+        "by_tiles_per_call": by_call,
     }
     emit(report, args.out)
 
