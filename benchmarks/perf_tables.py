@@ -232,12 +232,14 @@ def tiles_per_call_text(r: dict[str, Any]) -> str:
     if not by_call:
         return ""
 
+    default = str(r["tiles_per_call"])  # the job's, whose heads the others are compared with
+
     def one(n: str, v: dict[str, float]) -> str:
-        diff = f" (heads within {v['max_abs_diff_from_4']:.1e} of 4's)" if n != "4" else ""
+        diff = f" (heads within {v['max_abs_diff_from_default']:.1e} of {default}'s)" if n != default else ""
         return f"{n} a call {v['s_per_mp']} s/MP{diff}"
 
     each = "; ".join(one(n, v) for n, v in by_call.items())
-    return f". Tiles a call (`CELLKIOSK_PREDICT_BATCH_SIZE`, default 4), same rounds: {each}"
+    return f". Tiles a call (`CELLKIOSK_PREDICT_BATCH_SIZE`, default {default}), same rounds: {each}"
 
 
 def test_fast_line() -> str:

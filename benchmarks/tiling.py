@@ -6,7 +6,7 @@ mosaic (``segmentation_speed.mosaic``) in one call. Both run in one process with
 and TensorFlow, alternating, ``--repeats`` times; the record holds the median seconds of each, their
 ratio, and the largest difference between the two outputs (tile seams). In the same rounds the tiled
 predict also runs with :data:`TILES_PER_CALL` tiles a call (``CELLKIOSK_PREDICT_BATCH_SIZE``): the
-record's ``by_tiles_per_call`` holds each one's median s/MP and its largest difference from 4 a call.
+record's ``by_tiles_per_call`` holds each one's median s/MP and its largest difference from the default (a job's).
 Usage: ``python -m benchmarks.tiling [--repeats 3]``; writes ``benchmarks/results/tiling.json``.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks/results"
 SIDE = 2048
-TILES_PER_CALL = (1, 2, 4)  # the consumer's default is 4
+TILES_PER_CALL = (1, 2, 4)  # CELLKIOSK_PREDICT_BATCH_SIZE values timed; the consumer's default among them
 
 
 def main() -> None:
@@ -41,6 +41,7 @@ def main() -> None:
 
     from benchmarks.records import record_head
     from benchmarks.report import emit
+    from cellkiosk.core.settings import ConsumerSettings
     from cellkiosk.imaging.normalize import normalize_percentile
     from cellkiosk.inference.predictor import LocalPredictor
     from cellkiosk.inference.segment import predict_heads
@@ -52,14 +53,19 @@ def main() -> None:
     norm = card.inputs.normalization
     whole = normalize_percentile(image, norm.low, norm.high)[None].astype(np.float32)
 
-    def tiled(per_call: int = 4) -> np.ndarray:
+    default = ConsumerSettings.model_fields["predict_batch_size"].default  # what a job uses
+
+    def tiled(per_call: int = default) -> np.ndarray:
         return predict_heads(image, card, predictor, card.inputs.tile_px, card.inputs.tile_overlap_px, per_call)
+
+    def tiled_name(per_call: int) -> str:
+        return "tiled" if per_call == default else f"tiled_{per_call}"
 
     def raw() -> np.ndarray:
         return np.asarray(predictor.predict(card, whole))[0]
 
     runs: dict[str, Callable[[], np.ndarray]] = {"tiled": tiled, "raw": raw}
-    runs |= {f"tiled_{n}": partial(tiled, n) for n in TILES_PER_CALL if n != 4}
+    runs |= {tiled_name(n): partial(tiled, n) for n in TILES_PER_CALL if n != default}
     outputs = {name: fn() for name, fn in runs.items()}  # warm-up: load, trace every shape
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):
@@ -71,8 +77,8 @@ def main() -> None:
     median = {name: statistics.median(t) for name, t in times.items()}
     by_call = {
         str(n): {
-            "s_per_mp": round(median["tiled" if n == 4 else f"tiled_{n}"] / megapixels, 3),
-            "max_abs_diff_from_4": float(np.abs(outputs["tiled" if n == 4 else f"tiled_{n}"] - outputs["tiled"]).max()),
+            "s_per_mp": round(median[tiled_name(n)] / megapixels, 3),
+            "max_abs_diff_from_default": float(np.abs(outputs[tiled_name(n)] - outputs["tiled"]).max()),
         }
         for n in TILES_PER_CALL
     }
@@ -81,7 +87,7 @@ def main() -> None:
         "image_px": [SIDE, SIDE],
         "tile_px": card.inputs.tile_px,
         "tile_overlap_px": card.inputs.tile_overlap_px,
-        "tiles_per_call": 4,
+        "tiles_per_call": default,
         "repeats": args.repeats,
         "tiled_s_per_mp": round(median["tiled"] / megapixels, 3),
         "raw_s_per_mp": round(median["raw"] / megapixels, 3),
