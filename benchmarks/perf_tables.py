@@ -228,10 +228,7 @@ def tiling_line() -> str:
 
 def tiles_per_call_text(r: dict[str, Any]) -> str:
     """The same rounds' tiled predict at each number of tiles a call (``CELLKIOSK_PREDICT_BATCH_SIZE``)."""
-    by_call = r.get("by_tiles_per_call")
-    if not by_call:
-        return ""
-
+    by_call = r["by_tiles_per_call"]
     default = str(r["tiles_per_call"])  # the job's, whose heads the others are compared with
 
     def one(n: str, v: dict[str, float]) -> str:
